@@ -1,0 +1,58 @@
+# Sundial's entry points. `make run` and `make test` work on a fresh Debian 12 machine as root:
+# both install missing dependencies first (scripts/install-deps.sh, idempotent).
+SHELL := /bin/bash
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
+PROPERTY_SOAK_CASES ?= 100000
+
+.PHONY: all deps configure build test run bench format soak fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+# Release build; the binary is build/bin/sundial.
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Every test suite, built with ASan+UBSan, then the fuzzers for a bounded time.
+test: deps
+	@bash scripts/run-tests.sh
+
+# For now: the CLI's help and a schedule preview. The durable-node issue turns this into
+# `sundial agent --dev` (UI and API on http://127.0.0.1:8080).
+run: build
+	./$(BUILD)/bin/sundial --help
+	@echo
+	@echo '$$ sundial schedule next "0 30 9 * * MON-FRI" --tz America/New_York'
+	@./$(BUILD)/bin/sundial schedule next "0 30 9 * * MON-FRI" --tz America/New_York
+	@echo
+	@echo '$$ sundial schedule next "30 2 * * *" --tz America/New_York --from 2027-03-13T00:00:00Z --count 3'
+	@./$(BUILD)/bin/sundial schedule next "30 2 * * *" --tz America/New_York --from 2027-03-13T00:00:00Z --count 3
+
+# Google Benchmark programs; results are written to bench/results/.
+bench: build
+	@bash bench/run.sh $(BUILD)
+
+# Long runs that do not belong in `make test`.
+soak: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	SUNDIAL_PROPERTY_CASES=$(PROPERTY_SOAK_CASES) ./$(BUILD)/tests/cron_property_test
+	$(MAKE) fuzz FUZZ_SECONDS=600
+
+fuzz: deps
+	@bash scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+format:
+	@find src tests bench \( -name '*.h' -o -name '*.cc' \) -print0 | xargs -0 clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
