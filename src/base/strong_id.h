@@ -23,6 +23,10 @@ class strong_id {
   // Successor and predecessor: terms and indexes advance by one.
   constexpr strong_id next() const { return strong_id(value_ + 1); }
   constexpr strong_id prev() const { return strong_id(value_ - 1); }
+  // Offsets (log positions move by counts of entries); the distance between two ids.
+  constexpr strong_id operator+(underlying n) const { return strong_id(value_ + n); }
+  constexpr strong_id operator-(underlying n) const { return strong_id(value_ - n); }
+  constexpr underlying operator-(strong_id o) const { return value_ - o.value_; }
 
   friend std::ostream& operator<<(std::ostream& os, strong_id id) { return os << id.value_; }
 

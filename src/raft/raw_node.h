@@ -1,0 +1,67 @@
+#pragma once
+// The core's application interface: inputs (tick, step, propose, propose_conf_change,
+// read_index, transfer_leadership) and one output, the ready.
+//
+// The driver loop (raft_node/ in production, tests/sim in simulation):
+//   1. ready rd = node.get_ready();
+//   2. persist rd.snap, rd.entries and rd.hard (one durable write);
+//   3. send rd.messages;
+//   4. apply rd.committed_entries (calling apply_conf_change for conf changes);
+//   5. node.advance(rd).
+// Persisting before sending is what makes a vote or an acknowledgement a promise.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "raft/raft.h"
+
+namespace sundial::raft {
+
+struct ready {
+  std::optional<soft_state> soft;        // set when leader or role changed
+  std::optional<hard_state> hard;        // set when it changed: persist it
+  std::vector<read_state> read_states;   // answers to read_index()
+  std::vector<entry> entries;            // persist (append, replacing any conflicting suffix)
+  std::optional<snapshot> snap;          // persist (replaces the log)
+  std::vector<entry> committed_entries;  // apply, in order
+  std::vector<message> messages;         // send after persisting
+  bool must_sync = false;                // entries or vote/term changed: fsync before sending
+};
+
+class raw_node {
+ public:
+  // Errors: the config is invalid.
+  static base::result<raw_node> create(const config& c, const log_storage& storage);
+
+  void tick() { raft_.tick(); }
+  // Starts an election now (if this node may campaign).
+  base::status campaign();
+  base::status propose(std::string data);
+  base::status propose_conf_change(const conf_change& cc);
+  // A message from another node. Local-only message types are refused.
+  base::status step(message m);
+  // Asks for a linearizable read point; the answer arrives as a read_state with `context`.
+  base::status read_index(std::string context);
+  void transfer_leadership(node_id to);
+  void report_unreachable(node_id id);
+  void report_snapshot(node_id id, bool delivered);
+  conf_state apply_conf_change(const conf_change& cc) { return raft_.apply_conf_change(cc); }
+
+  bool has_ready() const;
+  // Takes everything pending; call advance(rd) after handling it.
+  ready get_ready();
+  void advance(const ready& rd);
+
+  const raft& core() const { return raft_; }
+
+ private:
+  raw_node(const config& c, const log_storage& storage);
+
+  raft raft_;
+  soft_state prev_soft_;
+  hard_state prev_hard_;
+};
+
+}  // namespace sundial::raft
