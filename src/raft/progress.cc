@@ -18,6 +18,12 @@ void inflights::free_le(index_t i) {
   }
 }
 
+void inflights::free_first_one() {
+  if (flights_.empty()) return;
+  bytes_ -= flights_.front().bytes;
+  flights_.pop_front();
+}
+
 void inflights::reset() {
   flights_.clear();
   bytes_ = 0;

@@ -19,6 +19,8 @@ class inflights {
   void add(index_t last, std::uint64_t bytes);
   // Acknowledges every flight whose last index is <= i.
   void free_le(index_t i);
+  // Forgets the oldest flight: a live follower that has not acknowledged it lost it.
+  void free_first_one();
   void reset();
   bool full() const;
   std::size_t count() const { return flights_.size(); }

@@ -110,6 +110,9 @@ base::status raft::step_leader(message& m) {
     case message_type::heartbeat_resp:
       pr.recent_active = true;
       if (pr.state == progress_state::probe) pr.probe_sent = false;
+      // The follower is alive but the window is still full: appends were lost (a crash, a
+      // dropped message). Free one slot per heartbeat so replication cannot stall forever.
+      if (pr.state == progress_state::replicate && pr.flights.full()) pr.flights.free_first_one();
       if (pr.match < log_.last_index()) maybe_send_append(m.from, true);
       if (!m.context.empty()) handle_read_ack(m);
       break;

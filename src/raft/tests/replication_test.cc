@@ -270,6 +270,31 @@ TEST(raft_flow, inflight_window_bounds_appends) {
   EXPECT_EQ(c.at(2).applied.size(), 10u);
 }
 
+// Found by sundial-sim seed 1297: appends lost while the window was full (the follower
+// crashed, or the network dropped them) left the follower in replicate state with a full
+// window forever; the follower kept answering heartbeats but never got another append.
+TEST(raft_flow, lost_appends_do_not_stall_a_full_window) {
+  cluster c(3, 0, [](config& cfg) {
+    cfg.max_inflight_msgs = 2;
+    cfg.max_size_per_msg = 1;
+  });
+  c.elect(1);
+  ASSERT_TRUE(c.node(1).propose("warm-up").ok());
+  c.stabilize();
+  ASSERT_EQ(c.core(1).progresses().at(node_id{2}).state, progress_state::replicate);
+  c.intercept = [](const message& m) {
+    return m.type == message_type::append && m.to == node_id{2};
+  };
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(c.node(1).propose("lost-" + std::to_string(i)).ok());
+  c.stabilize();
+  ASSERT_TRUE(c.core(1).progresses().at(node_id{2}).is_paused());
+  c.intercept = nullptr;
+  c.tick_all(6);  // heartbeats only: nothing else would wake the follower's progress
+  EXPECT_EQ(c.at(2).applied.size(), 6u);
+  EXPECT_EQ(c.core(2).log().committed(), c.core(1).log().committed());
+}
+
 // Appends delivered out of order and more than once leave every log identical and apply
 // each entry exactly once.
 TEST(raft_network, reordered_and_duplicated_appends) {
