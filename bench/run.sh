@@ -27,3 +27,29 @@ for name, ns in med.items():
 PY
 } | tee "$out"
 rm -f "$json"
+
+# Raft core throughput (issue 3).
+if [ -x "$build/bin/raft_bench" ]; then
+  out=bench/results/raft_core.txt
+  json=$(mktemp)
+  "$build"/bin/raft_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+    --benchmark_min_time=1 --benchmark_out="$json" --benchmark_out_format=json >/dev/null 2>&1
+  {
+    echo "# raft core throughput: 3 nodes in one process, memory storage, no network delay"
+    echo "# ($(date -u +%Y-%m-%dT%H:%M:%SZ)); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    echo "# median of 3 repetitions; args = proposals per step / payload bytes"
+    echo "# anchor: copying each payload into three in-memory logs, measured in this run"
+    python3 - "$json" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+med = {b["run_name"]: b for b in data["benchmarks"] if b.get("aggregate_name") == "median"}
+anchor = next(v for k, v in med.items() if k.startswith("anchor"))["entries_per_s"]
+print(f"{'case':42} {'entries/s':>12} {'allocs/entry':>13} {'anchor/case':>12} {'>= 1M/s':>8}")
+for name, b in med.items():
+    rate = b["entries_per_s"]
+    allocs = b.get("allocs_per_entry", float("nan"))
+    print(f"{name:42} {rate:12,.0f} {allocs:13.2f} {anchor/rate:12.2f} {'yes' if rate >= 1e6 else 'no':>8}")
+PY
+  } | tee "$out"
+  rm -f "$json"
+fi

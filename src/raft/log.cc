@@ -99,9 +99,17 @@ base::result<term_t> raft_log::term(index_t i) const {
   return storage_.term(i);
 }
 
+std::optional<term_t> raft_log::term_opt(index_t i) const {
+  // The hot path of replication: no error values, no formatting.
+  if (i < first_index().prev() || i > last_index()) return std::nullopt;
+  if (auto t = unstable_.maybe_term(i)) return *t;
+  auto t = storage_.term(i);
+  if (!t.ok()) return std::nullopt;
+  return *t;
+}
+
 term_t raft_log::term_or_zero(index_t i) const {
-  auto t = term(i);
-  return t.ok() ? *t : term_t{};
+  return term_opt(i).value_or(term_t{});
 }
 
 term_t raft_log::last_term() const {
@@ -109,8 +117,8 @@ term_t raft_log::last_term() const {
 }
 
 bool raft_log::match_term(index_t i, term_t t) const {
-  auto got = term(i);
-  return got.ok() && *got == t;
+  auto got = term_opt(i);
+  return got && *got == t;
 }
 
 bool raft_log::is_up_to_date(index_t index, term_t term) const {
@@ -119,16 +127,17 @@ bool raft_log::is_up_to_date(index_t index, term_t term) const {
 }
 
 index_t raft_log::find_conflict(const std::vector<entry>& es) const {
+  const index_t last = last_index();
   for (const auto& e : es) {
-    if (!match_term(e.index, e.term)) return e.index;
+    if (e.index > last || !match_term(e.index, e.term)) return e.index;
   }
   return index_t{};
 }
 
 std::pair<index_t, term_t> raft_log::find_conflict_by_term(index_t index, term_t term) const {
   for (; index > index_t{}; index = index.prev()) {
-    auto t = this->term(index);
-    if (!t.ok()) return {index, term_t{}};  // compacted: the probe will fetch a snapshot
+    auto t = term_opt(index);
+    if (!t) return {index, term_t{}};  // compacted: the probe will fetch a snapshot
     if (*t <= term) return {index, *t};
   }
   return {index_t{}, term_t{}};

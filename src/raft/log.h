@@ -39,6 +39,8 @@ class raft_log {
   term_t last_term() const;
   // The term of entry i, or an error if it is compacted or beyond the last index.
   base::result<term_t> term(index_t i) const;
+  // term(i) without an error value: nullopt for compacted or missing entries.
+  std::optional<term_t> term_opt(index_t i) const;
   // term(i), with 0 for compacted or missing entries.
   term_t term_or_zero(index_t i) const;
   bool match_term(index_t i, term_t t) const;

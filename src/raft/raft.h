@@ -75,6 +75,12 @@ class raft {
   std::uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
   bool committed_in_current_term() const;
 
+  // Sends the appends that proposals and commit advances asked for since the last call: one
+  // message per follower for everything new, instead of one per proposal. raw_node calls it
+  // before it hands out a ready.
+  void flush_appends();
+  bool has_unflushed_appends() const { return bcast_pending_; }
+
   std::vector<message>& pending_messages() { return msgs_; }
   std::vector<read_state>& pending_read_states() { return read_states_; }
 
@@ -162,6 +168,7 @@ class raft {
   };
   std::deque<pending_read> pending_reads_;
 
+  bool bcast_pending_ = false;  // leader: new entries or a new commit index to broadcast
   std::vector<message> msgs_;
   std::vector<read_state> read_states_;
 };

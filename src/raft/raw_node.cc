@@ -79,8 +79,9 @@ void raw_node::report_snapshot(node_id id, bool delivered) {
   (void)raft_.step(std::move(m));
 }
 
-bool raw_node::has_ready() const {
-  auto& r = const_cast<raft&>(raft_);
+bool raw_node::has_ready() {
+  raft_.flush_appends();
+  auto& r = raft_;
   return raft_.current_soft_state() != prev_soft_ || raft_.current_hard_state() != prev_hard_ ||
          !r.pending_messages().empty() || !r.pending_read_states().empty() ||
          !raft_.log().unstable_entries().empty() || raft_.log().unstable_snapshot().has_value() ||
@@ -88,6 +89,7 @@ bool raw_node::has_ready() const {
 }
 
 ready raw_node::get_ready() {
+  raft_.flush_appends();
   ready rd;
   const soft_state ss = raft_.current_soft_state();
   if (ss != prev_soft_) {

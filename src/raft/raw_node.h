@@ -49,7 +49,7 @@ class raw_node {
   void report_snapshot(node_id id, bool delivered);
   conf_state apply_conf_change(const conf_change& cc) { return raft_.apply_conf_change(cc); }
 
-  bool has_ready() const;
+  bool has_ready();
   // Takes everything pending; call advance(rd) after handling it.
   ready get_ready();
   void advance(const ready& rd);

@@ -94,6 +94,12 @@ bool raft::maybe_send_append(node_id to, bool send_if_empty) {
   return true;
 }
 
+void raft::flush_appends() {
+  if (!bcast_pending_) return;
+  bcast_pending_ = false;
+  if (state_ == role::leader) bcast_append();
+}
+
 void raft::bcast_append() {
   for (auto& [n, pr] : progress_) {
     if (n != id_) maybe_send_append(n, true);
@@ -175,7 +181,9 @@ void raft::handle_append_response(const message& m, progress& pr) {
       break;
   }
   if (maybe_commit()) {
-    bcast_append();
+    // Everyone learns the new commit index with the next flush (one message per follower
+    // however many acknowledgements arrive in between).
+    bcast_pending_ = true;
   } else {
     // Keep the pipe full.
     while (maybe_send_append(m.from, false)) {

@@ -74,7 +74,7 @@ base::status raft::leader_propose(message& m) {
                             uncommitted_bytes_, cfg_.max_uncommitted_entries_size));
   }
   if (has_conf) pending_conf_index_ = log_.last_index();
-  bcast_append();
+  bcast_pending_ = true;
   return {};
 }
 
