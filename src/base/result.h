@@ -17,6 +17,7 @@ namespace sundial::base {
 // Builds an error result from any call site: `return fail(errc::not_found, "no job x");`.
 struct failure {
   error err;
+  operator error() const { return err; }  // NOLINT: a failure is an error value
 };
 inline failure fail(errc code, std::string message) {
   return failure{error{code, std::move(message)}};

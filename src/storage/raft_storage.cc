@@ -1,0 +1,552 @@
+#include "storage/raft_storage.h"
+
+#include <fmt/format.h>
+#include <lmdb.h>
+
+#include <algorithm>
+
+#include "raft/codec.h"
+#include "storage/crc32c.h"
+#include "storage/file_util.h"
+
+namespace sundial::storage {
+
+using base::errc;
+using base::fail;
+using raft::entry;
+using raft::index_t;
+using raft::term_t;
+
+namespace {
+
+base::failure lmdb_error(const std::string& path, const char* what, int rc) {
+  return fail(errc::io_error, fmt::format("{}: {}: {}", path, what, mdb_strerror(rc)));
+}
+
+std::string key_of(index_t i) {
+  std::string k(8, '\0');
+  for (int b = 0; b < 8; ++b)
+    k[static_cast<std::size_t>(b)] = static_cast<char>(i.value() >> (56 - 8 * b));
+  return k;
+}
+
+index_t index_of(const MDB_val& k) {
+  std::uint64_t v = 0;
+  const auto* p = static_cast<const unsigned char*>(k.mv_data);
+  for (std::size_t b = 0; b < 8 && b < k.mv_size; ++b)
+    v = (v << 8) | p[b];
+  return index_t{v};
+}
+
+// A stored record: CRC-32C (little-endian) followed by the bytes it covers.
+std::string seal(std::string_view bytes) {
+  const std::uint32_t c = crc32c(bytes);
+  std::string out;
+  out.reserve(4 + bytes.size());
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>(c >> (8 * i)));
+  out.append(bytes);
+  return out;
+}
+
+std::optional<std::string_view> unseal(const MDB_val& v) {
+  if (v.mv_size < 4) return std::nullopt;
+  const auto* p = static_cast<const unsigned char*>(v.mv_data);
+  const std::uint32_t stored = p[0] | (p[1] << 8) | (p[2] << 16) | (std::uint32_t{p[3]} << 24);
+  std::string_view bytes(static_cast<const char*>(v.mv_data) + 4, v.mv_size - 4);
+  if (crc32c(bytes) != stored) return std::nullopt;
+  return bytes;
+}
+
+MDB_val val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+// Compaction point: the log holds entries after `index`; `term` is entry `index`'s term.
+struct compacted_point {
+  index_t index;
+  term_t term;
+};
+
+}  // namespace
+
+struct raft_storage::impl {
+  std::string dir;
+  std::string db_path;
+  storage_options opt;
+  MDB_env* env = nullptr;
+  MDB_dbi entries_db = 0;
+  MDB_dbi meta_db = 0;
+  std::optional<snapshot_files> snaps;
+
+  mutable std::mutex mutex;
+  raft::hard_state hard;
+  raft::snapshot_metadata snap_meta;  // the latest snapshot's metadata
+  compacted_point compacted;
+  // Terms of entries compacted.index+1 .. last, in order: term() and last_index() in memory.
+  std::deque<term_t> terms;
+  // The newest entries, decoded. Invariant: cache.back().index == last index when non-empty.
+  std::deque<entry> cache;
+  mutable std::optional<raft::snapshot> snap_cache;
+  bool is_new = true;
+
+  ~impl() {
+    if (env) mdb_env_close(env);
+  }
+
+  index_t last() const { return compacted.index + terms.size(); }
+
+  base::failure corrupt(const std::string& what) const {
+    return fail(errc::corruption, fmt::format("{}: {}", db_path, what));
+  }
+
+  base::status put_meta(MDB_txn* txn, std::string_view key, std::string_view bytes) {
+    const std::string sealed = seal(bytes);
+    MDB_val k = val(key), v = val(sealed);
+    if (int rc = mdb_put(txn, meta_db, &k, &v, 0); rc != 0) return lmdb_error(db_path, "write", rc);
+    return {};
+  }
+
+  base::result<std::optional<std::string>> get_meta(MDB_txn* txn, std::string_view key) const {
+    MDB_val k = val(key), v;
+    const int rc = mdb_get(txn, meta_db, &k, &v);
+    if (rc == MDB_NOTFOUND) return std::optional<std::string>{};
+    if (rc != 0) return lmdb_error(db_path, "read", rc);
+    auto bytes = unseal(v);
+    if (!bytes) return corrupt(fmt::format("the {} record fails its checksum", key));
+    return std::optional<std::string>(std::string(*bytes));
+  }
+
+  base::result<entry> decode_entry(const MDB_val& k, const MDB_val& v) const {
+    const index_t i = index_of(k);
+    auto bytes = unseal(v);
+    if (!bytes) return corrupt(fmt::format("log entry {} fails its checksum", i.value()));
+    auto e = raft::codec::decode_entry(*bytes);
+    if (!e || e->index != i) return corrupt(fmt::format("log entry {} does not decode", i.value()));
+    return e;
+  }
+
+  // Deletes entries with index >= from.
+  base::status truncate_from(MDB_txn* txn, index_t from) {
+    MDB_cursor* c = nullptr;
+    if (int rc = mdb_cursor_open(txn, entries_db, &c); rc != 0)
+      return lmdb_error(db_path, "cursor", rc);
+    const std::string start = key_of(from);
+    MDB_val k = val(start), v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+      if (int d = mdb_cursor_del(c, 0); d != 0) {
+        mdb_cursor_close(c);
+        return lmdb_error(db_path, "delete", d);
+      }
+      rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+      if (rc == MDB_NOTFOUND || rc == EINVAL) break;
+      if (rc == 0) continue;
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return lmdb_error(db_path, "delete", rc);
+    return {};
+  }
+
+  // Deletes entries with index <= upto.
+  base::status drop_through(MDB_txn* txn, index_t upto) {
+    MDB_cursor* c = nullptr;
+    if (int rc = mdb_cursor_open(txn, entries_db, &c); rc != 0)
+      return lmdb_error(db_path, "cursor", rc);
+    MDB_val k, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0 && index_of(k) <= upto) {
+      if (int d = mdb_cursor_del(c, 0); d != 0) {
+        mdb_cursor_close(c);
+        return lmdb_error(db_path, "delete", d);
+      }
+      rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return {};
+  }
+
+  base::status commit(MDB_txn* txn) {
+    if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error(db_path, "commit", rc);
+    return {};
+  }
+};
+
+raft_storage::raft_storage(std::unique_ptr<impl> i)
+    : impl_(std::move(i)), db_path_(impl_->db_path) {}
+raft_storage::~raft_storage() = default;
+
+base::result<std::unique_ptr<raft_storage>> raft_storage::open(const std::string& dir,
+                                                               const storage_options& options) {
+  auto im = std::make_unique<impl>();
+  im->dir = dir;
+  im->opt = options;
+  const std::string raft_dir = dir + "/raft";
+  im->db_path = raft_dir + "/data.mdb";
+  if (auto st = make_dirs(raft_dir); !st) return st.err();
+  auto snaps = snapshot_files::open(dir + "/snap", options.keep_snapshots);
+  if (!snaps) return snaps.err();
+  im->snaps = std::move(snaps).value();
+
+  if (int rc = mdb_env_create(&im->env); rc != 0) return lmdb_error(im->db_path, "create", rc);
+  mdb_env_set_mapsize(im->env, options.map_size);
+  mdb_env_set_maxdbs(im->env, 4);
+  const unsigned flags = MDB_NOTLS | (options.sync ? 0u : MDB_NOSYNC);
+  if (int rc = mdb_env_open(im->env, raft_dir.c_str(), flags, 0644); rc != 0) {
+    return lmdb_error(im->db_path, "open", rc);
+  }
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(im->env, nullptr, 0, &txn); rc != 0)
+    return lmdb_error(im->db_path, "begin", rc);
+  if (int rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &im->entries_db); rc != 0) {
+    mdb_txn_abort(txn);
+    return lmdb_error(im->db_path, "open entries", rc);
+  }
+  if (int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &im->meta_db); rc != 0) {
+    mdb_txn_abort(txn);
+    return lmdb_error(im->db_path, "open meta", rc);
+  }
+  if (auto st = im->commit(txn); !st) return st.err();
+
+  // Load the small records, then the terms of the whole log and the cache of its tail.
+  if (int rc = mdb_txn_begin(im->env, nullptr, MDB_RDONLY, &txn); rc != 0) {
+    return lmdb_error(im->db_path, "begin", rc);
+  }
+  auto fail_txn = [&](base::error e) {
+    mdb_txn_abort(txn);
+    return e;
+  };
+  auto hs = im->get_meta(txn, "hard_state");
+  if (!hs) return fail_txn(hs.err());
+  auto sm = im->get_meta(txn, "snapshot");
+  if (!sm) return fail_txn(sm.err());
+  auto cp = im->get_meta(txn, "compacted");
+  if (!cp) return fail_txn(cp.err());
+  if (*hs) {
+    auto d = raft::codec::decode_hard_state(**hs);
+    if (!d) return fail_txn(im->corrupt("the hard_state record does not decode"));
+    im->hard = *d;
+    im->is_new = false;
+  }
+  if (*sm) {
+    auto d = raft::codec::decode_snapshot_metadata(**sm);
+    if (!d) return fail_txn(im->corrupt("the snapshot record does not decode"));
+    im->snap_meta = *d;
+    im->is_new = false;
+  }
+  if (*cp) {
+    auto d = raft::codec::decode_entry(**cp);
+    if (!d) return fail_txn(im->corrupt("the compacted record does not decode"));
+    im->compacted = compacted_point{d->index, d->term};
+  } else {
+    im->compacted = compacted_point{im->snap_meta.index, im->snap_meta.term};
+  }
+  MDB_cursor* c = nullptr;
+  if (int rc = mdb_cursor_open(txn, im->entries_db, &c); rc != 0) {
+    return fail_txn(lmdb_error(im->db_path, "cursor", rc));
+  }
+  MDB_val k, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+  index_t expect = im->compacted.index.next();
+  while (rc == 0) {
+    // Only the tail is decoded (cache); the rest contributes its term via the same decode,
+    // which also checks every checksum at start.
+    auto e = im->decode_entry(k, v);
+    if (!e) {
+      mdb_cursor_close(c);
+      return fail_txn(e.err());
+    }
+    if (e->index != expect) {
+      mdb_cursor_close(c);
+      return fail_txn(im->corrupt(fmt::format("log has a gap: entry {} follows {}",
+                                              e->index.value(), expect.prev().value())));
+    }
+    im->terms.push_back(e->term);
+    im->cache.push_back(std::move(e).value());
+    if (im->cache.size() > im->opt.cache_entries) im->cache.pop_front();
+    expect = expect.next();
+    im->is_new = false;
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  mdb_txn_abort(txn);
+  if (im->hard.commit > im->last()) {
+    return im->corrupt(fmt::format("hard state commit {} is past the last entry {}",
+                                   im->hard.commit.value(), im->last().value()));
+  }
+  // The snapshot the metadata names must exist (except the bootstrap one at index 1).
+  if (im->snap_meta.index > index_t{1}) {
+    auto newest = im->snaps->load_newest();
+    if (!newest) return newest.err();
+    bool found = false;
+    for (const auto& path : im->snaps->list()) {
+      if (path.find(fmt::format("{:016x}-{:016x}.snap", im->snap_meta.term.value(),
+                                im->snap_meta.index.value())) != std::string::npos) {
+        auto s = im->snaps->load(path);
+        if (!s) return s.err();
+        im->snap_cache = std::move(s).value();
+        found = true;
+      }
+    }
+    if (!found) {
+      return fail(errc::corruption,
+                  fmt::format("{}: snapshot at index {} is recorded but its file is missing",
+                              im->snaps->dir(), im->snap_meta.index.value()));
+    }
+  }
+  return std::unique_ptr<raft_storage>(new raft_storage(std::move(im)));
+}
+
+raft::hard_state raft_storage::initial_hard_state() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->hard;
+}
+
+raft::conf_state raft_storage::initial_conf_state() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->snap_meta.conf;
+}
+
+bool raft_storage::is_new() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->is_new;
+}
+
+index_t raft_storage::first_index() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->compacted.index.next();
+}
+
+index_t raft_storage::last_index() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->last();
+}
+
+base::result<term_t> raft_storage::term(index_t i) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto& im = *impl_;
+  if (i < im.compacted.index)
+    return fail(raft::err_compacted, fmt::format("index {} is compacted", i.value()));
+  if (i == im.compacted.index) return im.compacted.term;
+  if (i > im.last())
+    return fail(raft::err_unavailable, fmt::format("index {} is past the log", i.value()));
+  return im.terms[i - im.compacted.index.next()];
+}
+
+base::result<std::vector<entry>> raft_storage::entries(index_t lo, index_t hi,
+                                                       std::uint64_t max_bytes) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto& im = *impl_;
+  if (lo <= im.compacted.index)
+    return fail(raft::err_compacted, fmt::format("index {} is compacted", lo.value()));
+  if (hi > im.last().next())
+    return fail(raft::err_unavailable, fmt::format("index {} is past the log", hi.value()));
+  std::vector<entry> out;
+  std::uint64_t size = 0;
+  auto add = [&](entry e) {
+    size += raft::entry_size(e);
+    if (!out.empty() && size > max_bytes) return false;
+    out.push_back(std::move(e));
+    return true;
+  };
+  if (!im.cache.empty() && lo >= im.cache.front().index) {
+    for (index_t i = lo; i < hi; i = i.next()) {
+      if (!add(im.cache[i - im.cache.front().index])) break;
+    }
+    return out;
+  }
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(im.env, nullptr, MDB_RDONLY, &txn); rc != 0)
+    return lmdb_error(im.db_path, "begin", rc);
+  MDB_cursor* c = nullptr;
+  mdb_cursor_open(txn, im.entries_db, &c);
+  const std::string start = key_of(lo);
+  MDB_val k = val(start), v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+  base::status err;
+  while (rc == 0 && index_of(k) < hi) {
+    auto e = im.decode_entry(k, v);
+    if (!e) {
+      err = e.err();
+      break;
+    }
+    if (!add(std::move(e).value())) break;
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  mdb_txn_abort(txn);
+  if (!err) return err.err();
+  return out;
+}
+
+base::result<raft::snapshot> raft_storage::get_snapshot() const {
+  std::lock_guard lock(impl_->mutex);
+  const auto& im = *impl_;
+  if (im.snap_cache && im.snap_cache->metadata == im.snap_meta) return *im.snap_cache;
+  // The bootstrap snapshot has no data and no file.
+  return raft::snapshot{raft::payload{}, im.snap_meta};
+}
+
+base::status raft_storage::bootstrap(const raft::conf_state& initial) {
+  if (!is_new())
+    return fail(errc::conflict,
+                impl_->db_path + ": already holds Raft state; refusing to bootstrap");
+  raft::snapshot boot;
+  boot.metadata = raft::snapshot_metadata{initial, index_t{1}, term_t{1}};
+  return save(raft::hard_state{term_t{1}, raft::no_node, index_t{1}}, {}, boot);
+}
+
+base::status raft_storage::save(const std::optional<raft::hard_state>& hs,
+                                const std::vector<entry>& es,
+                                const std::optional<raft::snapshot>& snap) {
+  if (!hs && es.empty() && !snap) return {};
+  auto& im = *impl_;
+  // A snapshot's data goes to its file first; the LMDB record that points to it commits after.
+  if (snap && snap->metadata.index > index_t{1}) {
+    if (auto st = im.snaps->save(*snap); !st) return st;
+  }
+  std::lock_guard lock(im.mutex);
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(im.env, nullptr, 0, &txn); rc != 0)
+    return lmdb_error(im.db_path, "begin", rc);
+  auto abort_with = [&](base::status st) {
+    mdb_txn_abort(txn);
+    return st;
+  };
+  compacted_point new_compacted = im.compacted;
+  if (snap) {
+    if (auto st = im.truncate_from(txn, index_t{0}); !st) return abort_with(st);
+    if (auto st = im.put_meta(txn, "snapshot", raft::codec::encode(snap->metadata)); !st)
+      return abort_with(st);
+    new_compacted = compacted_point{snap->metadata.index, snap->metadata.term};
+    if (auto st = im.put_meta(
+            txn, "compacted",
+            raft::codec::encode(
+                entry{new_compacted.term, new_compacted.index, raft::entry_type::normal, {}}));
+        !st) {
+      return abort_with(st);
+    }
+  }
+  if (!es.empty()) {
+    const index_t first = es.front().index;
+    const index_t last = snap ? new_compacted.index : im.last();
+    if (first <= new_compacted.index || first > last.next()) {
+      return abort_with(
+          fail(errc::internal, fmt::format("{}: entries at {} do not follow the log ending at {}",
+                                           im.db_path, first.value(), last.value())));
+    }
+    if (first <= last) {
+      if (auto st = im.truncate_from(txn, first); !st) return abort_with(st);
+    }
+    for (const auto& e : es) {
+      const std::string key = key_of(e.index);
+      const std::string sealed = seal(raft::codec::encode(e));
+      MDB_val k = val(key), v = val(sealed);
+      if (int rc = mdb_put(txn, im.entries_db, &k, &v, MDB_APPEND * 0); rc != 0) {
+        return abort_with(lmdb_error(im.db_path, "write entry", rc));
+      }
+    }
+  }
+  if (hs) {
+    if (auto st = im.put_meta(txn, "hard_state", raft::codec::encode(*hs)); !st)
+      return abort_with(st);
+  }
+  // One durable commit for the whole ready (LMDB fsyncs on commit unless sync is off).
+  if (auto st = im.commit(txn); !st) return st;
+
+  // Mirror in memory.
+  if (snap) {
+    im.snap_meta = snap->metadata;
+    im.compacted = new_compacted;
+    im.terms.clear();
+    im.cache.clear();
+    im.snap_cache = *snap;
+  }
+  if (!es.empty()) {
+    const index_t first = es.front().index;
+    im.terms.resize(first - im.compacted.index.next());
+    while (!im.cache.empty() && im.cache.back().index >= first)
+      im.cache.pop_back();
+    if (!im.cache.empty() && im.cache.back().index.next() != first) im.cache.clear();
+    for (const auto& e : es) {
+      im.terms.push_back(e.term);
+      im.cache.push_back(e);
+    }
+    while (im.cache.size() > im.opt.cache_entries)
+      im.cache.pop_front();
+  }
+  if (hs) im.hard = *hs;
+  im.is_new = false;
+  return {};
+}
+
+base::status raft_storage::create_snapshot(index_t i, const raft::conf_state& cs,
+                                           raft::payload data, std::uint64_t retain) {
+  auto& im = *impl_;
+  term_t t;
+  {
+    std::lock_guard lock(im.mutex);
+    if (i <= im.snap_meta.index)
+      return fail(errc::conflict, "snapshot index is not newer than the stored snapshot");
+    if (i > im.last()) {
+      return fail(errc::invalid_argument, fmt::format("snapshot index {} is past the last entry {}",
+                                                      i.value(), im.last().value()));
+    }
+    t = i == im.compacted.index ? im.compacted.term : im.terms[i - im.compacted.index.next()];
+  }
+  raft::snapshot snap{std::move(data), raft::snapshot_metadata{cs, i, t}};
+  if (auto st = im.snaps->save(snap); !st) return st;
+  std::lock_guard lock(im.mutex);
+  const index_t cut{i.value() > retain ? i.value() - retain : 0};
+  compacted_point new_compacted = im.compacted;
+  if (cut > im.compacted.index)
+    new_compacted = compacted_point{cut, im.terms[cut - im.compacted.index.next()]};
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(im.env, nullptr, 0, &txn); rc != 0)
+    return lmdb_error(im.db_path, "begin", rc);
+  base::status st = im.put_meta(txn, "snapshot", raft::codec::encode(snap.metadata));
+  if (st) {
+    st = im.put_meta(txn, "compacted",
+                     raft::codec::encode(entry{
+                         new_compacted.term, new_compacted.index, raft::entry_type::normal, {}}));
+  }
+  if (st && new_compacted.index > im.compacted.index)
+    st = im.drop_through(txn, new_compacted.index);
+  if (!st) {
+    mdb_txn_abort(txn);
+    return st;
+  }
+  if (auto c = im.commit(txn); !c) return c;
+  const std::size_t dropped = new_compacted.index - im.compacted.index;
+  im.terms.erase(im.terms.begin(), im.terms.begin() + static_cast<long>(dropped));
+  while (!im.cache.empty() && im.cache.front().index <= new_compacted.index)
+    im.cache.pop_front();
+  im.compacted = new_compacted;
+  im.snap_meta = snap.metadata;
+  im.snap_cache = std::move(snap);
+  return {};
+}
+
+base::status raft_storage::verify() const {
+  const auto& im = *impl_;
+  std::lock_guard lock(im.mutex);
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(im.env, nullptr, MDB_RDONLY, &txn); rc != 0)
+    return lmdb_error(im.db_path, "begin", rc);
+  MDB_cursor* c = nullptr;
+  mdb_cursor_open(txn, im.entries_db, &c);
+  MDB_val k, v;
+  base::status out;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (auto e = im.decode_entry(k, v); !e) {
+      out = e.err();
+      break;
+    }
+  }
+  mdb_cursor_close(c);
+  mdb_txn_abort(txn);
+  return out;
+}
+
+}  // namespace sundial::storage
