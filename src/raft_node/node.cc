@@ -1,0 +1,502 @@
+#include "raft_node/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "raft/codec.h"
+
+namespace sundial::raft_node {
+
+using clock = std::chrono::steady_clock;
+
+std::string_view to_string(outcome o) {
+  switch (o) {
+    case outcome::committed:
+      return "committed";
+    case outcome::not_leader:
+      return "not_leader";
+    case outcome::dropped:
+      return "dropped";
+    case outcome::timeout:
+      return "timeout";
+    case outcome::stopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Every command this node proposes is wrapped: 'C', an 8-byte proposal id, the command. The
+// id lets the proposer recognise its own entry when it is applied.
+constexpr char command_tag = 'C';
+
+std::string wrap(std::uint64_t id, std::string_view command) {
+  std::string out;
+  out.reserve(9 + command.size());
+  out.push_back(command_tag);
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>(id >> (8 * i)));
+  out.append(command);
+  return out;
+}
+
+bool unwrap(std::string_view data, std::uint64_t& id, std::string_view& command) {
+  if (data.size() < 9 || data[0] != command_tag) return false;
+  id = 0;
+  for (int i = 7; i >= 0; --i)
+    id = (id << 8) | static_cast<unsigned char>(data[1 + static_cast<std::size_t>(i)]);
+  command = data.substr(9);
+  return true;
+}
+
+struct apply_job {
+  std::optional<raft::snapshot> restore;
+  std::vector<raft::entry> entries;
+  raft::conf_state conf;  // membership as of the last entry
+};
+
+struct waiter {
+  std::promise<proposal_result> promise;
+  clock::time_point deadline;
+  std::optional<index_t> read_index;  // reads: set once the leader confirmed it
+};
+
+}  // namespace
+
+struct node::impl {
+  node_options opt;
+  storage::raft_storage& storage;
+  state_machine& sm;
+  transport& net;
+  std::unique_ptr<raft::raw_node> rn;
+
+  // Inputs for the Raft thread.
+  std::mutex in_mu;
+  std::condition_variable in_cv;
+  std::deque<std::function<void()>> inbox;
+  bool stopping = false;
+
+  // Proposals and reads waiting for an outcome (Raft thread and apply thread).
+  std::mutex wait_mu;
+  std::map<std::uint64_t, waiter> proposals;
+  std::map<std::string, waiter> reads;
+  std::atomic<std::uint64_t> next_id{1};
+
+  // Work for the apply thread.
+  std::mutex apply_mu;
+  std::condition_variable apply_cv;
+  std::deque<apply_job> jobs;
+  std::atomic<std::uint64_t> applied{0};
+  std::uint64_t last_snapshot = 0;
+
+  mutable std::mutex status_mu;
+  node_status status;
+  std::vector<std::function<void(const node_status&)>> leader_callbacks;
+  raft::conf_state conf;  // Raft thread
+
+  std::thread raft_thread;
+  std::thread apply_thread;
+  std::atomic<bool> failed{false};
+
+  impl(const node_options& o, storage::raft_storage& s, state_machine& m, transport& t)
+      : opt(o), storage(s), sm(m), net(t) {}
+
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(in_mu);
+      if (stopping) return;
+      inbox.push_back(std::move(fn));
+    }
+    in_cv.notify_one();
+  }
+
+  void resolve(waiter& w, proposal_result r) { w.promise.set_value(std::move(r)); }
+
+  proposal_result refusal(const base::error& e) {
+    proposal_result r;
+    const node_id leader = rn->core().leader();
+    if (e.code == base::errc::unavailable && leader != rn->core().id() &&
+        e.message.find("no leader") != std::string::npos) {
+      r.status = outcome::not_leader;
+    } else if (e.code == base::errc::unavailable &&
+               e.message.find("not the leader") != std::string::npos) {
+      r.status = outcome::not_leader;
+    } else {
+      r.status = outcome::dropped;
+    }
+    r.leader = leader;
+    r.message = e.message;
+    return r;
+  }
+
+  void fail_waiter(std::uint64_t id, const base::error& e) {
+    std::lock_guard lock(wait_mu);
+    auto it = proposals.find(id);
+    if (it == proposals.end()) return;
+    resolve(it->second, refusal(e));
+    proposals.erase(it);
+  }
+
+  void expire() {
+    const auto now = clock::now();
+    std::lock_guard lock(wait_mu);
+    for (auto it = proposals.begin(); it != proposals.end();) {
+      if (it->second.deadline <= now) {
+        resolve(it->second, proposal_result{outcome::timeout,
+                                            {},
+                                            rn->core().leader(),
+                                            {},
+                                            "no outcome before the deadline; it may still commit"});
+        it = proposals.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = reads.begin(); it != reads.end();) {
+      if (it->second.deadline <= now) {
+        resolve(it->second, proposal_result{outcome::timeout,
+                                            {},
+                                            rn->core().leader(),
+                                            {},
+                                            "the read was not confirmed before the deadline"});
+        it = reads.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void publish_status(const std::optional<raft::soft_state>& soft) {
+    node_status s;
+    {
+      std::lock_guard lock(status_mu);
+      const auto& core = rn->core();
+      status.id = core.id();
+      status.leader = core.leader();
+      status.term = core.term();
+      status.state = core.state();
+      status.commit = core.log().committed();
+      status.applied = index_t{applied.load()};
+      status.members = conf;
+      s = status;
+    }
+    if (soft) {
+      for (auto& cb : leader_callbacks)
+        cb(s);
+    }
+  }
+
+  void handle_ready() {
+    while (rn->has_ready()) {
+      raft::ready rd = rn->get_ready();
+      // 1. Persist: one durable write. A node that cannot persist must not go on.
+      if (auto st = storage.save(rd.hard, rd.entries, rd.snap); !st) {
+        spdlog::critical("raft: cannot persist ({}); stopping this node", st.err().message);
+        failed = true;
+        std::lock_guard lock(in_mu);
+        stopping = true;
+        return;
+      }
+      // 2. Send.
+      if (!rd.messages.empty()) net.send(std::move(rd.messages));
+      // 3. Apply: membership now (the core must know it), commands on the apply thread.
+      apply_job job;
+      if (rd.snap) {
+        job.restore = rd.snap;
+        conf = rd.snap->metadata.conf;
+      }
+      for (const auto& e : rd.committed_entries) {
+        if (e.type == raft::entry_type::conf_change) {
+          if (auto cc = raft::codec::decode_conf_change(e.data.view()))
+            conf = rn->apply_conf_change(*cc);
+        }
+      }
+      job.entries = rd.committed_entries;  // a copy: advance(rd) needs the list
+      job.conf = conf;
+      for (auto& r : rd.read_states) {
+        std::lock_guard lock(wait_mu);
+        auto it = reads.find(r.context);
+        if (it == reads.end()) continue;
+        if (r.refused) {
+          resolve(it->second, proposal_result{outcome::not_leader,
+                                              {},
+                                              rn->core().leader(),
+                                              {},
+                                              "no leader could confirm this read"});
+          reads.erase(it);
+        } else {
+          it->second.read_index = r.index;
+        }
+      }
+      if (job.restore || !job.entries.empty() || !rd.read_states.empty()) {
+        {
+          std::lock_guard lock(apply_mu);
+          jobs.push_back(std::move(job));
+        }
+        apply_cv.notify_one();
+      }
+      rn->advance(rd);
+      publish_status(rd.soft);
+    }
+  }
+
+  void raft_loop() {
+    auto next_tick = clock::now() + opt.tick;
+    while (true) {
+      std::deque<std::function<void()>> work;
+      {
+        std::unique_lock lock(in_mu);
+        in_cv.wait_until(lock, next_tick, [&] { return stopping || !inbox.empty(); });
+        if (stopping) break;
+        work.swap(inbox);
+      }
+      for (auto& fn : work)
+        fn();
+      const auto now = clock::now();
+      if (now >= next_tick) {
+        rn->tick();
+        next_tick += opt.tick;
+        if (next_tick < now) next_tick = now + opt.tick;  // fell behind: do not burst ticks
+        expire();
+      }
+      handle_ready();
+      publish_status(std::nullopt);
+    }
+  }
+
+  void finish_reads() {
+    const std::uint64_t a = applied.load();
+    std::lock_guard lock(wait_mu);
+    for (auto it = reads.begin(); it != reads.end();) {
+      if (it->second.read_index && it->second.read_index->value() <= a) {
+        resolve(it->second,
+                proposal_result{outcome::committed, *it->second.read_index, {}, {}, {}});
+        it = reads.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void apply_loop() {
+    while (true) {
+      apply_job job;
+      {
+        std::unique_lock lock(apply_mu);
+        apply_cv.wait(lock, [&] { return !jobs.empty() || stopping_apply; });
+        if (jobs.empty()) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      if (job.restore) {
+        if (auto st = sm.restore(job.restore->data.view()); !st) {
+          spdlog::critical("raft: cannot restore the snapshot at {}: {}",
+                           job.restore->metadata.index.value(), st.err().message);
+        }
+        applied = job.restore->metadata.index.value();
+        last_snapshot = applied;
+      }
+      for (const auto& e : job.entries) {
+        if (e.index.value() <= applied.load()) continue;  // covered by a restored snapshot
+        std::uint64_t id = 0;
+        std::string_view command;
+        std::string result;
+        bool mine = false;
+        if (e.type == raft::entry_type::normal && unwrap(e.data.view(), id, command)) {
+          result = sm.apply(e.index, command);
+          mine = true;
+        } else if (e.type == raft::entry_type::conf_change) {
+          if (auto cc = raft::codec::decode_conf_change(e.data.view());
+              cc && cc->context.size() >= 8) {
+            for (int i = 7; i >= 0; --i)
+              id = (id << 8) | static_cast<unsigned char>(cc->context[static_cast<std::size_t>(i)]);
+            mine = true;
+          }
+        }
+        applied = e.index.value();
+        if (mine) {
+          std::lock_guard lock(wait_mu);
+          auto it = proposals.find(id);
+          if (it != proposals.end()) {
+            resolve(it->second,
+                    proposal_result{outcome::committed, e.index, {}, std::move(result), {}});
+            proposals.erase(it);
+          }
+        }
+      }
+      finish_reads();
+      // Snapshot and compact once enough has been applied since the last one.
+      if (opt.snapshot_every > 0 && applied.load() >= last_snapshot + opt.snapshot_every) {
+        const std::uint64_t at = applied.load();
+        if (auto st = storage.create_snapshot(index_t{at}, job.conf, raft::payload(sm.snapshot()),
+                                              opt.snapshot_retain);
+            st) {
+          last_snapshot = at;
+        } else {
+          spdlog::warn("raft: snapshot at {} failed: {}", at, st.err().message);
+          last_snapshot = at;  // try again after another snapshot_every entries
+        }
+      }
+    }
+  }
+  bool stopping_apply = false;
+};
+
+node::node(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+node::~node() {
+  stop();
+}
+
+base::result<std::unique_ptr<node>> node::start(const node_options& options,
+                                                storage::raft_storage& storage, state_machine& sm,
+                                                transport& net) {
+  auto im = std::make_unique<impl>(options, storage, sm, net);
+  auto snap = storage.get_snapshot();
+  if (!snap) return snap.err();
+  if (!snap->data.empty()) {
+    if (auto st = sm.restore(snap->data.view()); !st) return st.err();
+  }
+  raft::config c;
+  c.id = options.id;
+  c.election_tick = options.election_ticks;
+  c.heartbeat_tick = 1;
+  c.pre_vote = options.pre_vote;
+  c.check_quorum = options.check_quorum;
+  c.max_uncommitted_entries_size = options.max_uncommitted_bytes;
+  c.applied = snap->metadata.index;
+  c.seed = options.seed != 0 ? options.seed
+                             : static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
+  auto rn = raft::raw_node::create(c, storage);
+  if (!rn) return rn.err();
+  im->rn = std::make_unique<raft::raw_node>(std::move(rn).value());
+  im->applied = snap->metadata.index.value();
+  im->last_snapshot = snap->metadata.index.value();
+  im->conf = snap->metadata.conf;
+  im->publish_status(std::nullopt);
+  auto* p = im.get();
+  im->apply_thread = std::thread([p] { p->apply_loop(); });
+  im->raft_thread = std::thread([p] { p->raft_loop(); });
+  return std::unique_ptr<node>(new node(std::move(im)));
+}
+
+std::future<proposal_result> node::propose(std::string command, std::chrono::milliseconds timeout) {
+  const std::uint64_t id = impl_->next_id++;
+  std::future<proposal_result> f;
+  {
+    std::lock_guard lock(impl_->wait_mu);
+    auto& w = impl_->proposals[id];
+    w.deadline = clock::now() + timeout;
+    f = w.promise.get_future();
+  }
+  impl_->post([im = impl_.get(), id, data = wrap(id, command)]() mutable {
+    if (auto st = im->rn->propose(std::move(data)); !st) im->fail_waiter(id, st.err());
+  });
+  return f;
+}
+
+std::future<proposal_result> node::propose_conf_change(const raft::conf_change& cc,
+                                                       std::chrono::milliseconds timeout) {
+  const std::uint64_t id = impl_->next_id++;
+  std::future<proposal_result> f;
+  {
+    std::lock_guard lock(impl_->wait_mu);
+    auto& w = impl_->proposals[id];
+    w.deadline = clock::now() + timeout;
+    f = w.promise.get_future();
+  }
+  raft::conf_change tagged = cc;
+  std::string ctx(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    ctx[static_cast<std::size_t>(i)] = static_cast<char>(id >> (8 * i));
+  tagged.context = ctx + cc.context;
+  impl_->post([im = impl_.get(), id, tagged] {
+    if (auto st = im->rn->propose_conf_change(tagged); !st) im->fail_waiter(id, st.err());
+  });
+  return f;
+}
+
+std::future<proposal_result> node::read_barrier(std::chrono::milliseconds timeout) {
+  const std::string ctx = "read-" + std::to_string(impl_->next_id++);
+  std::future<proposal_result> f;
+  {
+    std::lock_guard lock(impl_->wait_mu);
+    auto& w = impl_->reads[ctx];
+    w.deadline = clock::now() + timeout;
+    f = w.promise.get_future();
+  }
+  impl_->post([im = impl_.get(), ctx] {
+    if (auto st = im->rn->read_index(ctx); !st) {
+      std::lock_guard lock(im->wait_mu);
+      auto it = im->reads.find(ctx);
+      if (it != im->reads.end()) {
+        im->resolve(it->second, im->refusal(st.err()));
+        im->reads.erase(it);
+      }
+    }
+  });
+  return f;
+}
+
+void node::transfer_leadership(node_id to) {
+  impl_->post([im = impl_.get(), to] { im->rn->transfer_leadership(to); });
+}
+
+void node::step(raft::message m) {
+  impl_->post([im = impl_.get(), m = std::move(m)]() mutable { (void)im->rn->step(std::move(m)); });
+}
+
+void node::report_unreachable(node_id peer) {
+  impl_->post([im = impl_.get(), peer] { im->rn->report_unreachable(peer); });
+}
+
+void node::report_snapshot(node_id peer, bool delivered) {
+  impl_->post([im = impl_.get(), peer, delivered] { im->rn->report_snapshot(peer, delivered); });
+}
+
+void node::on_leader_change(std::function<void(const node_status&)> callback) {
+  impl_->post([im = impl_.get(), cb = std::move(callback)]() mutable {
+    im->leader_callbacks.push_back(std::move(cb));
+  });
+}
+
+node_status node::status() const {
+  std::lock_guard lock(impl_->status_mu);
+  node_status s = impl_->status;
+  s.applied = index_t{impl_->applied.load()};
+  return s;
+}
+
+void node::stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->in_mu);
+    impl_->stopping = true;
+  }
+  impl_->in_cv.notify_all();
+  if (impl_->raft_thread.joinable()) impl_->raft_thread.join();
+  {
+    std::lock_guard lock(impl_->apply_mu);
+    impl_->stopping_apply = true;
+  }
+  impl_->apply_cv.notify_all();
+  if (impl_->apply_thread.joinable()) impl_->apply_thread.join();
+  std::lock_guard lock(impl_->wait_mu);
+  for (auto& [id, w] : impl_->proposals) {
+    impl_->resolve(w, proposal_result{outcome::stopped, {}, {}, {}, "the node is stopping"});
+  }
+  impl_->proposals.clear();
+  for (auto& [ctx, w] : impl_->reads) {
+    impl_->resolve(w, proposal_result{outcome::stopped, {}, {}, {}, "the node is stopping"});
+  }
+  impl_->reads.clear();
+}
+
+}  // namespace sundial::raft_node

@@ -1,0 +1,129 @@
+#pragma once
+// The Raft node runtime: drives the pure core (raft/) with real time, durable storage
+// (storage/) and a transport, and applies committed entries to a state machine.
+//
+// Threads: the Raft thread owns the core. Each turn it ticks if due, feeds queued inputs, and
+// handles a ready in the only safe order: persist (one fsynced write), then send, then hand
+// committed entries to the apply thread, then advance. The apply thread applies them to the
+// state machine in order, resolves proposal futures and read waits, and takes snapshots.
+// Membership changes are applied to the core on the Raft thread when committed.
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "raft/raw_node.h"
+#include "storage/raft_storage.h"
+
+namespace sundial::raft_node {
+
+using raft::index_t;
+using raft::node_id;
+using raft::term_t;
+
+// Sends Raft messages to peers. Must not block: a message to an unreachable peer is dropped and
+// reported back through node::report_unreachable (the core then probes that peer gently).
+class transport {
+ public:
+  virtual ~transport() = default;
+  virtual void send(std::vector<raft::message> messages) = 0;
+};
+
+// The replicated state machine. Called on the apply thread only, in log order.
+class state_machine {
+ public:
+  virtual ~state_machine() = default;
+  // Applies one committed command at `index` and returns the result to hand to its proposer.
+  virtual std::string apply(index_t index, std::string_view command) = 0;
+  // An image of the state after the last applied command.
+  virtual std::string snapshot() = 0;
+  // Replaces the state with an image taken by snapshot() (possibly on another node).
+  virtual base::status restore(std::string_view image) = 0;
+};
+
+enum class outcome {
+  committed,   // applied; `result` holds the state machine's answer
+  not_leader,  // refused here; `leader` names the leader if known
+  dropped,     // refused by the core (e.g. uncommitted log full, transfer in progress)
+  timeout,     // no outcome before the deadline: it may still commit later (unknown)
+  stopped,     // the node is shutting down
+};
+std::string_view to_string(outcome o);
+
+struct proposal_result {
+  outcome status = outcome::timeout;
+  index_t index;        // committed: the entry's index
+  node_id leader;       // not_leader: a hint
+  std::string result;   // committed: the state machine's answer
+  std::string message;  // otherwise: why
+};
+
+struct node_options {
+  node_id id;
+  std::chrono::milliseconds tick{100};  // heartbeat = 1 tick
+  int election_ticks = 10;              // election timeout = 10 ticks (1 s by default)
+  bool pre_vote = true;
+  bool check_quorum = true;
+  std::uint64_t snapshot_every = 10000;  // entries applied between snapshots
+  std::uint64_t snapshot_retain = 5000;  // entries kept before a snapshot for slow followers
+  std::uint64_t max_uncommitted_bytes = 64 << 20;
+  std::uint64_t seed = 0;  // randomised timeouts; 0: derive from the clock
+};
+
+struct node_status {
+  node_id id;
+  node_id leader;
+  term_t term;
+  raft::role state = raft::role::follower;
+  index_t commit;
+  index_t applied;
+  raft::conf_state members;
+};
+
+class node {
+ public:
+  // Starts the threads. The storage must be bootstrapped, or hold state from an earlier run,
+  // or be empty for a server that will be added by the cluster (it learns everything from the
+  // leader).
+  static base::result<std::unique_ptr<node>> start(const node_options& options,
+                                                   storage::raft_storage& storage,
+                                                   state_machine& sm, transport& net);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  // Replicates `command`; the future resolves when it is applied here, refused, or the
+  // deadline passes.
+  std::future<proposal_result> propose(std::string command, std::chrono::milliseconds timeout);
+  std::future<proposal_result> propose_conf_change(const raft::conf_change& cc,
+                                                   std::chrono::milliseconds timeout);
+  // A linearizable read point: resolves (committed, index) once this node has applied
+  // everything committed when the read was confirmed by a quorum (thesis 6.4); the caller then
+  // reads its state machine. Refused without a leader that has committed in its term.
+  std::future<proposal_result> read_barrier(std::chrono::milliseconds timeout);
+  void transfer_leadership(node_id to);
+
+  // Inputs from the transport (thread-safe, non-blocking).
+  void step(raft::message m);
+  void report_unreachable(node_id peer);
+  void report_snapshot(node_id peer, bool delivered);
+
+  // Called (on the Raft thread) whenever the leader or this node's role changes.
+  void on_leader_change(std::function<void(const node_status&)> callback);
+
+  node_status status() const;
+  // Stops the threads; pending futures resolve with outcome::stopped.
+  void stop();
+
+  struct impl;
+
+ private:
+  explicit node(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sundial::raft_node
