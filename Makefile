@@ -27,16 +27,9 @@ build: configure
 test: deps
 	@bash scripts/run-tests.sh
 
-# For now: the CLI's help and a schedule preview. The durable-node issue turns this into
-# `sundial agent --dev` (UI and API on http://127.0.0.1:8080).
+# One node (server and, later, agent) with temporary data; API on http://127.0.0.1:8080.
 run: build
-	./$(BUILD)/bin/sundial --help
-	@echo
-	@echo '$$ sundial schedule next "0 30 9 * * MON-FRI" --tz America/New_York'
-	@./$(BUILD)/bin/sundial schedule next "0 30 9 * * MON-FRI" --tz America/New_York
-	@echo
-	@echo '$$ sundial schedule next "30 2 * * *" --tz America/New_York --from 2027-03-13T00:00:00Z --count 3'
-	@./$(BUILD)/bin/sundial schedule next "30 2 * * *" --tz America/New_York --from 2027-03-13T00:00:00Z --count 3
+	./$(BUILD)/bin/sundial agent --dev
 
 # Google Benchmark programs; results are written to bench/results/.
 bench: build

@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "cli/agent_command.h"
 #include "cli/schedule_command.h"
 
 int main(int argc, char** argv) {
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "sundial 0.1.0");
   app.require_subcommand(1);
   int exit_code = 0;
+  sundial::cli::add_agent_command(app, exit_code);
   sundial::cli::add_schedule_command(app, exit_code);
   try {
     app.parse(argc, argv);

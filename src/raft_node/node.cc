@@ -99,6 +99,7 @@ struct node::impl {
   mutable std::mutex status_mu;
   node_status status;
   std::vector<std::function<void(const node_status&)>> leader_callbacks;
+  std::vector<node::conf_callback> conf_callbacks;
   raft::conf_state conf;  // Raft thread
 
   std::thread raft_thread;
@@ -185,6 +186,10 @@ struct node::impl {
       status.commit = core.log().committed();
       status.applied = index_t{applied.load()};
       status.members = conf;
+      status.match.clear();
+      if (core.state() == raft::role::leader) {
+        for (const auto& [id, pr] : core.progresses()) status.match[id] = pr.match;
+      }
       s = status;
     }
     if (soft) {
@@ -211,12 +216,17 @@ struct node::impl {
       if (rd.snap) {
         job.restore = rd.snap;
         conf = rd.snap->metadata.conf;
+        for (auto& cb : conf_callbacks) cb(std::nullopt, conf);
       }
       for (const auto& e : rd.committed_entries) {
-        if (e.type == raft::entry_type::conf_change) {
-          if (auto cc = raft::codec::decode_conf_change(e.data.view()))
-            conf = rn->apply_conf_change(*cc);
-        }
+        if (e.type != raft::entry_type::conf_change) continue;
+        auto cc = raft::codec::decode_conf_change(e.data.view());
+        if (!cc) continue;
+        conf = rn->apply_conf_change(*cc);
+        // The proposer's 8-byte id prefix is ours; callbacks see the caller's context.
+        raft::conf_change visible = *cc;
+        if (visible.context.size() >= 8) visible.context.erase(0, 8);
+        for (auto& cb : conf_callbacks) cb(visible, conf);
       }
       job.entries = rd.committed_entries;  // a copy: advance(rd) needs the list
       job.conf = conf;
@@ -380,6 +390,7 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
   im->applied = snap->metadata.index.value();
   im->last_snapshot = snap->metadata.index.value();
   im->conf = snap->metadata.conf;
+  if (options.on_conf_change) im->conf_callbacks.push_back(options.on_conf_change);
   im->publish_status(std::nullopt);
   auto* p = im.get();
   im->apply_thread = std::thread([p] { p->apply_loop(); });
@@ -464,6 +475,12 @@ void node::report_snapshot(node_id peer, bool delivered) {
 void node::on_leader_change(std::function<void(const node_status&)> callback) {
   impl_->post([im = impl_.get(), cb = std::move(callback)]() mutable {
     im->leader_callbacks.push_back(std::move(cb));
+  });
+}
+
+void node::on_conf_change(conf_callback callback) {
+  impl_->post([im = impl_.get(), cb = std::move(callback)]() mutable {
+    im->conf_callbacks.push_back(std::move(cb));
   });
 }
 

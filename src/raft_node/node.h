@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <future>
 #include <memory>
 #include <string>
@@ -64,6 +65,9 @@ struct proposal_result {
 
 struct node_options {
   node_id id;
+  // Membership-change observer registered before the node starts (see node::on_conf_change),
+  // so that changes replayed from the log at start are not missed.
+  std::function<void(const std::optional<raft::conf_change>&, const raft::conf_state&)> on_conf_change;
   std::chrono::milliseconds tick{100};  // heartbeat = 1 tick
   int election_ticks = 10;              // election timeout = 10 ticks (1 s by default)
   bool pre_vote = true;
@@ -82,6 +86,7 @@ struct node_status {
   index_t commit;
   index_t applied;
   raft::conf_state members;
+  std::map<node_id, index_t> match;  // leader only: how far each member's log matches
 };
 
 class node {
@@ -114,6 +119,12 @@ class node {
 
   // Called (on the Raft thread) whenever the leader or this node's role changes.
   void on_leader_change(std::function<void(const node_status&)> callback);
+  // Called (on the Raft thread) for each membership change as it is applied, with the change
+  // (its context holds what the proposer attached, e.g. the member's addresses) and the new
+  // membership. Also called with the snapshot's membership when one is installed (change
+  // absent).
+  using conf_callback = std::function<void(const std::optional<raft::conf_change>&, const raft::conf_state&)>;
+  void on_conf_change(conf_callback callback);
 
   node_status status() const;
   // Stops the threads; pending futures resolve with outcome::stopped.

@@ -51,6 +51,8 @@ class raft_storage final : public raft::log_storage {
   // Makes a new storage the first state of a cluster member: a snapshot at index 1, term 1
   // holding `initial` membership (every founding member writes the same).
   base::status bootstrap(const raft::conf_state& initial);
+  // Same, with the state machine's initial image as the bootstrap snapshot's data.
+  base::status bootstrap_with(const raft::conf_state& initial, std::string image);
 
   // Persists one ready's durable parts atomically and durably: the snapshot (replacing the
   // log), then the entries (replacing any conflicting suffix), then the hard state.

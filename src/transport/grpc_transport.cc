@@ -146,6 +146,7 @@ class peer {
       }
       pb::Batch out;
       out.set_from(self_.value());
+      out.set_from_addr(opt_.advertise);
       std::size_t bytes = 0;
       for (const auto& m : batch) {
         auto* pm = out.add_messages();
@@ -277,6 +278,8 @@ struct grpc_transport::impl final : public pb::Raft::Service {
   std::map<node_id, std::unique_ptr<peer>> peers;
   std::map<node_id, std::uint64_t> received;  // bytes received per sender
 
+  void learn_peer(node_id id, const std::string& address);
+
   grpc::Status Stream(grpc::ServerContext*, grpc::ServerReader<pb::Batch>* reader,
                       pb::StreamAck*) override {
     pb::Batch batch;
@@ -285,6 +288,8 @@ struct grpc_transport::impl final : public pb::Raft::Service {
         std::lock_guard lock(mu);
         received[node_id{batch.from()}] += batch.ByteSizeLong();
       }
+      // A member we have no address for (it joined, or we restarted): learn it from the stream.
+      if (!batch.from_addr().empty()) learn_peer(node_id{batch.from()}, batch.from_addr());
       for (const auto& pm : batch.messages()) {
         auto m = raft::codec::decode_message(pm.SerializeAsString());
         if (!m) {
@@ -336,6 +341,12 @@ struct grpc_transport::impl final : public pb::Raft::Service {
   }
 };
 
+void grpc_transport::impl::learn_peer(node_id id, const std::string& address) {
+  std::lock_guard lock(mu);
+  if (peers.count(id) || id == self) return;
+  peers[id] = std::make_unique<peer>(self, id, address, opt, rcv);
+}
+
 grpc_transport::grpc_transport(node_id self, transport_options options)
     : impl_(std::make_unique<impl>()) {
   impl_->self = self;
@@ -346,13 +357,15 @@ grpc_transport::~grpc_transport() {
   stop();
 }
 
-base::result<int> grpc_transport::start(const std::string& listen, receiver& r) {
+base::result<int> grpc_transport::start(const std::string& listen, receiver& r,
+                                        const std::vector<grpc::Service*>& extra) {
   impl_->rcv = &r;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(impl_.get());
+  for (auto* s : extra) builder.RegisterService(s);
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || port == 0) {
     return base::fail(base::errc::io_error, "cannot listen for Raft RPCs on " + listen);
@@ -369,7 +382,7 @@ void grpc_transport::stop() {
   }
   peers.clear();  // joins the sender threads
   if (impl_->server) {
-    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     impl_->server.reset();
   }
 }

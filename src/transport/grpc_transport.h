@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/impl/codegen/service_type.h>
+
 #include "base/result.h"
 #include "raft_node/node.h"
 
@@ -31,6 +33,7 @@ class receiver {
 };
 
 struct transport_options {
+  std::string advertise;  // this server's RPC address as peers should dial it
   std::size_t max_queue_messages = 4096;
   std::size_t max_queue_bytes = 64 << 20;
   std::size_t max_batch_bytes = 4 << 20;
@@ -56,8 +59,10 @@ class grpc_transport final : public raft_node::transport {
   grpc_transport(node_id self, transport_options options = {});
   ~grpc_transport() override;
 
-  // Serves the Raft service on `listen` ("host:port"; port 0 picks one). Returns the bound port.
-  base::result<int> start(const std::string& listen, receiver& r);
+  // Serves the Raft service (and `extra` services, e.g. cluster formation) on `listen`
+  // ("host:port"; port 0 picks one). Returns the bound port.
+  base::result<int> start(const std::string& listen, receiver& r,
+                          const std::vector<grpc::Service*>& extra = {});
   void stop();
 
   void set_peer(node_id id, const std::string& address);

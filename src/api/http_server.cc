@@ -1,0 +1,266 @@
+#include "api/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+
+#include <condition_variable>
+
+namespace sundial::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+response json_error(int status, const std::string& message) {
+  return response{status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n", {}};
+}
+
+base::result<std::pair<std::string, int>> split_host_port(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return base::fail(base::errc::invalid_argument,
+                      "\"" + address + "\" is not HOST:PORT (e.g. 127.0.0.1:8080)");
+  }
+  int port = 0;
+  for (std::size_t i = colon + 1; i < address.size(); ++i) {
+    if (address[i] < '0' || address[i] > '9' || port > 65535) {
+      return base::fail(base::errc::invalid_argument, "\"" + address + "\": the port is not a number 0-65535");
+    }
+    port = port * 10 + (address[i] - '0');
+  }
+  if (port > 65535) return base::fail(base::errc::invalid_argument, "\"" + address + "\": port out of range");
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::make_pair(host, port);
+}
+
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size() || hex(s[i + 1]) < 0 || hex(s[i + 2]) < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct http_server::impl {
+  http_options opt;
+  // path -> method -> handler
+  std::map<std::string, std::map<std::string, handler>> exact;
+  std::map<std::string, std::map<std::string, handler>> prefixes;
+
+  asio::io_context io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread accept_thread;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::shared_ptr<tcp::socket>> sockets;
+  std::size_t active = 0;
+
+  response dispatch(const request& req) {
+    const std::map<std::string, handler>* methods = nullptr;
+    if (auto it = exact.find(req.path); it != exact.end()) {
+      methods = &it->second;
+    } else {
+      std::size_t best = 0;
+      for (const auto& [prefix, m] : prefixes) {
+        if (req.path.size() >= prefix.size() && req.path.compare(0, prefix.size(), prefix) == 0 && prefix.size() > best) {
+          best = prefix.size();
+          methods = &m;
+        }
+      }
+    }
+    if (!methods) return json_error(404, "no route for " + req.path);
+    auto h = methods->find(req.method);
+    if (h == methods->end()) {
+      std::string allowed;
+      for (const auto& [m, fn] : *methods) allowed += (allowed.empty() ? "" : ", ") + m;
+      auto r = json_error(405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allowed + ")");
+      r.headers.emplace_back("Allow", allowed);
+      return r;
+    }
+    try {
+      return h->second(req);
+    } catch (const std::exception& e) {
+      spdlog::error("api: handler for {} {} threw: {}", req.method, req.path, e.what());
+      return json_error(500, "internal error");
+    }
+  }
+
+  void serve(std::shared_ptr<tcp::socket> sock) {
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    while (!stopping) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(opt.max_body_bytes);
+      parser.header_limit(16 * 1024);
+      http::read(*sock, buffer, parser, ec);
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+          ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+        break;
+      }
+      response res;
+      bool keep_alive = false;
+      unsigned version = 11;
+      if (ec == http::error::body_limit) {
+        res = json_error(413, "the request body is larger than " + std::to_string(opt.max_body_bytes) + " bytes");
+      } else if (ec) {
+        res = json_error(400, "malformed HTTP request: " + ec.message());
+      } else {
+        auto& msg = parser.get();
+        keep_alive = msg.keep_alive();
+        version = msg.version();
+        request req;
+        req.method = std::string(msg.method_string());
+        const std::string target(msg.target());
+        const auto q = target.find('?');
+        auto path = percent_decode(target.substr(0, q), false);
+        if (!path) {
+          res = json_error(400, "malformed percent-encoding in the path");
+        } else {
+          req.path = *path;
+          if (q != std::string::npos) {
+            std::string_view rest(target);
+            rest.remove_prefix(q + 1);
+            while (!rest.empty()) {
+              const auto amp = rest.find('&');
+              const std::string_view part = rest.substr(0, amp);
+              const auto eq = part.find('=');
+              auto k = percent_decode(part.substr(0, eq), true);
+              auto v = eq == std::string_view::npos ? std::optional<std::string>("") : percent_decode(part.substr(eq + 1), true);
+              if (k && v && !k->empty()) req.query[*k] = *v;
+              if (amp == std::string_view::npos) break;
+              rest.remove_prefix(amp + 1);
+            }
+          }
+          for (const auto& f : msg) {
+            std::string name(f.name_string());
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            req.headers[name] = std::string(f.value());
+          }
+          req.body = std::move(msg.body());
+          res = dispatch(req);
+        }
+      }
+      http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+      out.set(http::field::server, "sundial");
+      out.set(http::field::content_type, res.content_type);
+      for (const auto& [k, v] : res.headers) out.set(k, v);
+      out.keep_alive(keep_alive);
+      out.body() = std::move(res.body);
+      out.prepare_payload();
+      http::write(*sock, out, ec);
+      if (ec || !keep_alive) break;
+    }
+    beast::error_code ignored;
+    sock->shutdown(tcp::socket::shutdown_both, ignored);
+    sock->close(ignored);
+  }
+};
+
+http_server::http_server(http_options options) : impl_(std::make_unique<impl>()) { impl_->opt = options; }
+
+http_server::~http_server() { stop(); }
+
+void http_server::route(const std::string& method, const std::string& path, handler h) {
+  if (!path.empty() && path.back() == '/') {
+    impl_->prefixes[path][method] = std::move(h);
+  } else {
+    impl_->exact[path][method] = std::move(h);
+  }
+}
+
+base::result<int> http_server::start(const std::string& address) {
+  auto hp = split_host_port(address);
+  if (!hp) return hp.err();
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(hp->first, ec);
+  if (ec) return base::fail(base::errc::invalid_argument, "\"" + hp->first + "\" is not an IP address");
+  auto acc = std::make_unique<tcp::acceptor>(impl_->io);
+  const tcp::endpoint ep(addr, static_cast<unsigned short>(hp->second));
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return base::fail(base::errc::io_error, "cannot listen for HTTP on " + address + ": " + ec.message());
+  const int port = acc->local_endpoint().port();
+  impl_->acceptor = std::move(acc);
+  impl_->accept_thread = std::thread([im = impl_.get()] {
+    while (!im->stopping) {
+      auto sock = std::make_shared<tcp::socket>(im->io);
+      beast::error_code aec;
+      im->acceptor->accept(*sock, aec);
+      if (aec) {
+        if (im->stopping) break;
+        continue;
+      }
+      std::unique_lock lock(im->mu);
+      if (im->active >= im->opt.max_connections) {
+        lock.unlock();
+        http::response<http::string_body> busy{http::status::service_unavailable, 11};
+        busy.set(http::field::content_type, "application/json");
+        busy.body() = "{\"error\":\"too many connections\"}\n";
+        busy.prepare_payload();
+        beast::error_code wec;
+        http::write(*sock, busy, wec);
+        continue;
+      }
+      ++im->active;
+      im->sockets.insert(sock);
+      lock.unlock();
+      std::thread([im, sock] {
+        im->serve(sock);
+        std::lock_guard l(im->mu);
+        im->sockets.erase(sock);
+        --im->active;
+        im->cv.notify_all();
+      }).detach();
+    }
+  });
+  return port;
+}
+
+void http_server::stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  beast::error_code ec;
+  if (impl_->acceptor) {
+    // shutdown() on the listening socket wakes the thread blocked in accept() (Linux).
+    ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);
+    impl_->acceptor->close(ec);
+  }
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  std::unique_lock lock(impl_->mu);
+  for (const auto& s : impl_->sockets) {
+    s->shutdown(tcp::socket::shutdown_both, ec);
+  }
+  impl_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->active == 0; });
+}
+
+}  // namespace sundial::api

@@ -1,0 +1,167 @@
+#include "api/kv_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace sundial::api {
+namespace {
+
+using nlohmann::json;
+using raft_node::outcome;
+
+response json_ok(int status, const json& body) {
+  return response{status, "application/json", body.dump() + "\n", {}};
+}
+
+json member_json(const state::member_info& m) {
+  return json{{"id", std::to_string(m.id)}, {"name", m.name}, {"rpc_addr", m.rpc_addr}, {"http_addr", m.http_addr}};
+}
+
+// Maps a Raft outcome that is not "committed" to an HTTP answer.
+response refused(const raft_node::proposal_result& r, state::kv_state& kv) {
+  switch (r.status) {
+    case outcome::not_leader: {
+      std::string msg = "no leader is available yet; retry shortly";
+      if (r.leader != raft::no_node) {
+        if (auto m = kv.member(r.leader.value())) msg = "not the leader; the leader is " + m->name + " at " + m->http_addr;
+      }
+      return json_error(503, msg);
+    }
+    case outcome::dropped:
+      return json_error(503, "the cluster refused the write: " + r.message);
+    case outcome::timeout:
+      return json_error(503, "no outcome within the timeout (the write may still commit): " + r.message);
+    case outcome::stopped:
+      return json_error(503, "this node is shutting down");
+    case outcome::committed:
+      break;
+  }
+  return json_error(500, "unexpected outcome");
+}
+
+std::optional<std::uint64_t> parse_index(const std::string& s) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+void register_kv_routes(http_server& server, raft_node::node& node, state::kv_state& kv,
+                        kv_api_options opt) {
+  auto key_of = [](const request& req) { return req.path.substr(std::string("/v1/kv/").size()); };
+
+  auto write = [&node, &kv, opt, key_of](const request& req, bool is_delete) -> response {
+    const std::string key = key_of(req);
+    std::optional<std::uint64_t> cas;
+    if (auto it = req.query.find("cas"); it != req.query.end()) {
+      cas = parse_index(it->second);
+      if (!cas) return json_error(400, "cas must be a modify index (a non-negative integer), got \"" + it->second + "\"");
+    }
+    auto cmd = is_delete ? state::encode_delete(key, cas) : state::encode_put(key, req.body, cas);
+    if (!cmd) return json_error(cmd.err().code == base::errc::too_large ? 413 : 400, cmd.err().message);
+    auto r = node.propose(std::move(cmd).value(), opt.write_timeout).get();
+    if (r.status != outcome::committed) return refused(r, kv);
+    const auto o = state::parse_outcome(r.result);
+    switch (o.status) {
+      case state::apply_outcome::kind::ok: {
+        auto res = json_ok(200, json{{"index", o.index}});
+        res.headers.emplace_back("X-Sundial-Index", std::to_string(o.index));
+        return res;
+      }
+      case state::apply_outcome::kind::conflict:
+        return json_ok(409, json{{"error", "cas " + std::to_string(cas.value_or(0)) + " does not match the current modify index " + std::to_string(o.index)}, {"index", o.index}});
+      case state::apply_outcome::kind::missing:
+        return json_error(404, "no key \"" + key + "\"");
+      case state::apply_outcome::kind::error:
+        return json_error(500, o.message);
+    }
+    return json_error(500, "unexpected result");
+  };
+
+  auto put = [write](const request& req) { return write(req, false); };
+  server.route("PUT", "/v1/kv/", put);
+  server.route("POST", "/v1/kv/", put);
+  server.route("DELETE", "/v1/kv/", [write](const request& req) { return write(req, true); });
+  server.route("GET", "/v1/kv/", [&node, &kv, opt, key_of](const request& req) -> response {
+    const std::string key = key_of(req);
+    if (auto st = state::validate_key(key); !st) {
+      return json_error(st.err().code == base::errc::too_large ? 413 : 400, st.err().message);
+    }
+    if (!req.query.count("stale")) {
+      auto r = node.read_barrier(opt.read_timeout).get();
+      if (r.status != outcome::committed) return refused(r, kv);
+    }
+    auto e = kv.get(key);
+    if (!e) return json_error(404, "no key \"" + key + "\"");
+    response res{200, "application/octet-stream", e->value, {}};
+    res.headers.emplace_back("X-Sundial-Index", std::to_string(e->modify_index));
+    return res;
+  });
+
+  server.route("GET", "/v1/leader", [&node, &kv](const request&) -> response {
+    const auto s = node.status();
+    if (s.leader == raft::no_node) return json_error(503, "no leader elected yet");
+    auto m = kv.member(s.leader.value());
+    if (!m) return json_ok(200, json{{"id", std::to_string(s.leader.value())}});
+    return json_ok(200, member_json(*m));
+  });
+  server.route("GET", "/v1/isleader", [&node](const request&) -> response {
+    const auto s = node.status();
+    if (s.state == raft::role::leader) return json_ok(200, json{{"leader", true}, {"message", "Node is leader"}});
+    return json_ok(404, json{{"leader", false}, {"message", "Node is not a leader"}});
+  });
+  // Raft membership: list, and remove a server by name or id.
+  server.route("GET", "/v1/raft/peers", [&node, &kv](const request&) -> response {
+    const auto s = node.status();
+    json out = json::array();
+    auto add = [&](raft::node_id id, bool voter) {
+      json p{{"id", std::to_string(id.value())}, {"voter", voter}, {"leader", id == s.leader}};
+      if (auto m = kv.member(id.value())) {
+        p["name"] = m->name;
+        p["rpc_addr"] = m->rpc_addr;
+        p["http_addr"] = m->http_addr;
+      }
+      out.push_back(p);
+    };
+    for (auto id : s.members.voters) add(id, true);
+    for (auto id : s.members.learners) add(id, false);
+    return json_ok(200, out);
+  });
+  server.route("DELETE", "/v1/raft/peers/", [&node, &kv, opt](const request& req) -> response {
+    const std::string who = req.path.substr(std::string("/v1/raft/peers/").size());
+    std::optional<std::uint64_t> id;
+    for (const auto& m : kv.members()) {
+      if (m.name == who || std::to_string(m.id) == who) id = m.id;
+    }
+    if (!id) id = parse_index(who);
+    const auto s = node.status();
+    const bool member = id && (std::find(s.members.voters.begin(), s.members.voters.end(), raft::node_id{*id}) != s.members.voters.end() ||
+                               std::find(s.members.learners.begin(), s.members.learners.end(), raft::node_id{*id}) != s.members.learners.end());
+    if (!member) return json_error(404, "no member \"" + who + "\"");
+    auto r = node.propose_conf_change(raft::conf_change{raft::conf_change_type::remove, raft::node_id{*id}, {}}, opt.write_timeout).get();
+    if (r.status != outcome::committed) {
+      if (r.status == outcome::dropped && r.message.find("last voter") != std::string::npos) return json_error(409, r.message);
+      return refused(r, kv);
+    }
+    return json_ok(200, json{{"removed", std::to_string(*id)}, {"index", r.index.value()}});
+  });
+
+  server.route("GET", "/health", [&node](const request&) -> response {
+    const auto s = node.status();
+    return json_ok(200, json{{"status", "ok"},
+                             {"id", std::to_string(s.id.value())},
+                             {"state", std::string(raft::to_string(s.state))},
+                             {"term", s.term.value()},
+                             {"leader", std::to_string(s.leader.value())},
+                             {"commit_index", s.commit.value()},
+                             {"applied_index", s.applied.value()}});
+  });
+}
+
+}  // namespace sundial::api

@@ -1,0 +1,372 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api/kv_api.h"
+#include "raft_node/node.h"
+#include "state/kv_state.h"
+#include "storage/raft_storage.h"
+#include "transport.grpc.pb.h"
+#include "transport/grpc_transport.h"
+
+namespace sundial::server {
+
+using namespace std::chrono_literals;
+
+std::uint64_t node_id_for(const std::string& name) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h == 0 ? 1 : h;
+}
+
+namespace {
+
+transport::pb::MemberInfo to_pb(const state::member_info& m) {
+  transport::pb::MemberInfo p;
+  p.set_id(m.id);
+  p.set_name(m.name);
+  p.set_rpc_addr(m.rpc_addr);
+  p.set_http_addr(m.http_addr);
+  return p;
+}
+
+state::member_info from_pb(const transport::pb::MemberInfo& p) {
+  return state::member_info{p.id(), p.name(), p.rpc_addr(), p.http_addr()};
+}
+
+struct node_receiver : transport::receiver {
+  std::atomic<raft_node::node*> n{nullptr};
+  void step(raft::message m) override {
+    if (auto* x = n.load()) x->step(std::move(m));
+  }
+  void report_unreachable(raft::node_id p) override {
+    if (auto* x = n.load()) x->report_unreachable(p);
+  }
+  void report_snapshot(raft::node_id p, bool ok) override {
+    if (auto* x = n.load()) x->report_snapshot(p, ok);
+  }
+};
+
+}  // namespace
+
+struct server::impl : transport::pb::Cluster::Service {
+  server_options opt;
+  state::member_info self;
+  std::string temp_dir;  // dev mode
+  std::unique_ptr<storage::raft_storage> disk;
+  state::kv_state kv;
+  node_receiver rcv;
+  std::unique_ptr<transport::grpc_transport> net;
+  std::unique_ptr<raft_node::node> node;
+  api::http_server http;
+  int http_port = 0;
+  int rpc_port = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::map<std::uint64_t, state::member_info> discovered;  // formation
+  std::thread background;  // join / promote loop
+  std::mutex stop_mu;
+  bool stopped = false;
+
+  // ---- Cluster service ----
+  grpc::Status Hello(grpc::ServerContext*, const transport::pb::HelloRequest* req,
+                     transport::pb::HelloResponse* res) override {
+    {
+      std::lock_guard lock(mu);
+      if (req->self().id() != 0) discovered[req->self().id()] = from_pb(req->self());
+      for (const auto& [id, m] : discovered) *res->add_known() = to_pb(m);
+    }
+    cv.notify_all();
+    *res->mutable_self() = to_pb(self);
+    res->set_bootstrap_expect(static_cast<std::uint32_t>(opt.bootstrap_expect));
+    res->set_in_cluster(node != nullptr && node->status().commit > raft::index_t{0});
+    if (res->in_cluster()) {
+      for (const auto& m : kv.members()) *res->add_members() = to_pb(m);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Join(grpc::ServerContext*, const transport::pb::JoinRequest* req,
+                    transport::pb::JoinResponse* res) override {
+    if (!node) {
+      res->set_error("this server is not part of a cluster yet");
+      return grpc::Status::OK;
+    }
+    const auto st = node->status();
+    if (st.state != raft::role::leader) {
+      if (auto m = kv.member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
+      res->set_error("not the leader");
+      return grpc::Status::OK;
+    }
+    const auto m = from_pb(req->member());
+    if (m.id == 0 || m.rpc_addr.empty()) {
+      res->set_error("a member needs an id and an RPC address");
+      return grpc::Status::OK;
+    }
+    const bool known = std::find(st.members.voters.begin(), st.members.voters.end(), raft::node_id{m.id}) != st.members.voters.end() ||
+                       std::find(st.members.learners.begin(), st.members.learners.end(), raft::node_id{m.id}) != st.members.learners.end();
+    if (known) {
+      res->set_ok(true);  // already a member (a retried join): nothing to do
+      return grpc::Status::OK;
+    }
+    net->set_peer(raft::node_id{m.id}, m.rpc_addr);
+    // Joins as a learner; the promote loop makes it a voter once it has caught up.
+    auto r = node->propose_conf_change(
+        raft::conf_change{raft::conf_change_type::add_learner, raft::node_id{m.id}, state::encode_member(m)}, 10s).get();
+    if (r.status != raft_node::outcome::committed) {
+      res->set_error("could not add the member: " + r.message);
+      return grpc::Status::OK;
+    }
+    res->set_ok(true);
+    return grpc::Status::OK;
+  }
+
+  // ---- formation ----
+  base::status form_cluster() {
+    // Meet the other servers until bootstrap_expect are known, then bootstrap with exactly
+    // those (every server computes the same set). If one of them already runs a cluster, join
+    // it instead.
+    {
+      std::lock_guard lock(mu);
+      discovered[self.id] = self;
+    }
+    spdlog::info("server: waiting for {} servers to form a cluster", opt.bootstrap_expect);
+    std::vector<state::member_info> founders;
+    while (true) {
+      bool existing = false;
+      bool founder = false;
+      std::vector<state::member_info> members;
+      for (const auto& addr : opt.join) {
+        auto stub = transport::pb::Cluster::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+        transport::pb::HelloRequest req;
+        *req.mutable_self() = to_pb(self);
+        req.set_bootstrap_expect(static_cast<std::uint32_t>(opt.bootstrap_expect));
+        transport::pb::HelloResponse res;
+        if (!stub->Hello(&ctx, req, &res).ok()) continue;
+        std::lock_guard lock(mu);
+        discovered[res.self().id()] = from_pb(res.self());
+        for (const auto& k : res.known()) discovered[k.id()] = from_pb(k);
+        if (res.in_cluster()) {
+          existing = true;
+          members.clear();
+          for (const auto& m : res.members()) {
+            members.push_back(from_pb(m));
+            founder = founder || m.id() == self.id;
+          }
+        }
+      }
+      if (existing && founder) {
+        // Another founder bootstrapped first with a configuration that includes us: write the
+        // very same bootstrap state (same members, same image), so the logs agree.
+        founders = members;
+        break;
+      }
+      if (existing) return join_cluster();
+      std::unique_lock lock(mu);
+      if (discovered.size() >= static_cast<std::size_t>(opt.bootstrap_expect)) break;
+      cv.wait_for(lock, 500ms, [&] { return stopping; });
+      if (stopping) return base::fail(base::errc::unavailable, "stopped while forming the cluster");
+    }
+    raft::conf_state cs;
+    if (founders.empty()) {
+      // The first bootstrap_expect servers by id: every server that met the same servers
+      // computes the same set.
+      std::lock_guard lock(mu);
+      for (const auto& [id, m] : discovered) {
+        if (founders.size() == static_cast<std::size_t>(opt.bootstrap_expect)) break;
+        founders.push_back(m);
+      }
+    }
+    for (const auto& m : founders) cs.voters.emplace_back(m.id);
+    spdlog::info("server: bootstrapping a cluster of {} servers", founders.size());
+    return disk->bootstrap_with(cs, state::kv_state::initial_image(founders));
+  }
+
+  base::status join_cluster() {
+    // Nothing to write: the leader's snapshot brings the state once we are added.
+    return {};
+  }
+
+  void join_loop() {
+    // Ask the join addresses (following leader hints) until one adds us.
+    std::vector<std::string> targets = opt.join;
+    while (true) {
+      {
+        std::unique_lock lock(mu);
+        if (stopping) return;
+      }
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        auto stub = transport::pb::Cluster::NewStub(grpc::CreateChannel(targets[i], grpc::InsecureChannelCredentials()));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 15s);
+        transport::pb::JoinRequest req;
+        *req.mutable_member() = to_pb(self);
+        transport::pb::JoinResponse res;
+        if (!stub->Join(&ctx, req, &res).ok()) continue;
+        if (res.ok()) {
+          spdlog::info("server: joined the cluster through {}", targets[i]);
+          return;
+        }
+        if (!res.leader_rpc_addr().empty() &&
+            std::find(targets.begin(), targets.end(), res.leader_rpc_addr()) == targets.end()) {
+          targets.push_back(res.leader_rpc_addr());
+        }
+      }
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, 1s, [&] { return stopping; });
+    }
+  }
+
+  // On the leader: promote learners that have caught up.
+  void promote_loop() {
+    while (true) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, 500ms, [&] { return stopping; });
+        if (stopping) return;
+      }
+      const auto st = node->status();
+      if (st.state != raft::role::leader) continue;
+      for (auto learner : st.members.learners) {
+        auto it = st.match.find(learner);
+        if (it == st.match.end() || it->second.value() + 10 < st.commit.value()) continue;
+        auto r = node->propose_conf_change(raft::conf_change{raft::conf_change_type::add_voter, learner, {}}, 5s).get();
+        spdlog::info("server: promoting {} to voter: {}", learner.value(), raft_node::to_string(r.status));
+        break;  // one change at a time
+      }
+    }
+  }
+};
+
+server::server(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+server::~server() { stop(); }
+
+base::result<std::unique_ptr<server>> server::start(const server_options& o) {
+  auto im = std::make_unique<impl>();
+  im->opt = o;
+  if (o.node_name.empty()) return base::fail(base::errc::invalid_argument, "--node-name is required");
+  std::string data_dir = o.data_dir;
+  if (o.dev && data_dir.empty()) {
+    std::string t = (std::filesystem::temp_directory_path() / "sundial-dev-XXXXXX").string();
+    data_dir = ::mkdtemp(t.data());
+    im->temp_dir = data_dir;
+  }
+  if (data_dir.empty()) return base::fail(base::errc::invalid_argument, "--data-dir is required for a server");
+  auto disk = storage::raft_storage::open(data_dir);
+  if (!disk) return disk.err();
+  im->disk = std::move(disk).value();
+
+  // Transport and cluster service first: formation needs them answering.
+  auto rpc = api::split_host_port(o.rpc_addr);
+  if (!rpc) return base::fail(rpc.err().code, "--rpc-addr: " + rpc.err().message);
+  im->self = state::member_info{node_id_for(o.node_name), o.node_name, o.rpc_addr, o.http_addr};
+  transport::transport_options topt;
+  topt.advertise = o.rpc_addr;
+  im->net = std::make_unique<transport::grpc_transport>(raft::node_id{im->self.id}, topt);
+  auto port = im->net->start(o.rpc_addr, im->rcv, {im.get()});
+  if (!port) return port.err();
+  im->rpc_port = *port;
+
+  bool joining = false;
+  if (im->disk->is_new()) {
+    if (o.dev || o.bootstrap_expect == 1 || (o.bootstrap_expect == 0 && o.join.empty())) {
+      raft::conf_state cs{{raft::node_id{im->self.id}}, {}};
+      if (auto st = im->disk->bootstrap_with(cs, state::kv_state::initial_image({im->self})); !st) return st.err();
+    } else if (o.bootstrap_expect > 1) {
+      if (o.join.empty()) return base::fail(base::errc::invalid_argument, "--bootstrap-expect needs --join addresses of the other servers");
+      if (auto st = im->form_cluster(); !st) return st.err();
+      joining = im->disk->is_new();
+    } else {
+      joining = true;  // --join without --bootstrap-expect: ask to be added
+    }
+  }
+
+  raft_node::node_options nopt;
+  nopt.id = raft::node_id{im->self.id};
+  nopt.tick = o.tick;
+  nopt.election_ticks = o.election_ticks;
+  nopt.snapshot_every = o.snapshot_every;
+  nopt.snapshot_retain = o.snapshot_retain;
+  auto* pim = im.get();
+  nopt.on_conf_change = [pim](const std::optional<raft::conf_change>& cc, const raft::conf_state&) {
+    if (!cc) return;
+    if (cc->type == raft::conf_change_type::remove) {
+      pim->kv.remove_member(cc->node.value());
+      if (cc->node.value() != pim->self.id) pim->net->remove_peer(cc->node);
+      return;
+    }
+    if (auto m = state::decode_member(cc->context)) {
+      pim->kv.set_member(*m);
+      if (m->id != pim->self.id) pim->net->set_peer(raft::node_id{m->id}, m->rpc_addr);
+    }
+  };
+  auto n = raft_node::node::start(nopt, *im->disk, im->kv, *im->net);
+  if (!n) return n.err();
+  im->node = std::move(n).value();
+  im->rcv.n = im->node.get();
+  for (const auto& m : im->kv.members()) {
+    if (m.id != im->self.id) im->net->set_peer(raft::node_id{m.id}, m.rpc_addr);
+  }
+
+  api::register_kv_routes(im->http, *im->node, im->kv);
+  auto hp = im->http.start(o.http_addr);
+  if (!hp) return hp.err();
+  im->http_port = *hp;
+  im->background = std::thread([pim, joining] {
+    if (joining) pim->join_loop();
+    pim->promote_loop();
+  });
+  spdlog::info("server {} ({:x}): HTTP on {}, RPC on {}, data in {}", o.node_name, im->self.id, o.http_addr,
+               o.rpc_addr, data_dir);
+  return std::unique_ptr<server>(new server(std::move(im)));
+}
+
+void server::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->stopping; });
+}
+
+void server::request_stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+}
+
+void server::stop() {
+  if (!impl_) return;
+  std::lock_guard once(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  request_stop();
+  if (impl_->background.joinable()) impl_->background.join();
+  impl_->http.stop();
+  if (impl_->node) impl_->node->stop();
+  impl_->rcv.n = nullptr;
+  if (impl_->net) impl_->net->stop();
+  impl_->node.reset();
+  impl_->disk.reset();
+  if (!impl_->temp_dir.empty()) std::filesystem::remove_all(impl_->temp_dir);
+}
+
+int server::http_port() const { return impl_->http_port; }
+int server::rpc_port() const { return impl_->rpc_port; }
+
+}  // namespace sundial::server

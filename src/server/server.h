@@ -1,0 +1,52 @@
+#pragma once
+// Wiring only: builds a Sundial server from its options (storage, transport, Raft node, state,
+// HTTP API), forms or joins the cluster, and starts and stops the parts in order.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace sundial::server {
+
+struct server_options {
+  std::string node_name;
+  std::string data_dir;                // empty with dev: a temporary directory
+  std::string rpc_addr = "127.0.0.1:6868";
+  std::string http_addr = "127.0.0.1:8080";
+  bool dev = false;                    // single node, temporary data, bootstraps itself
+  int bootstrap_expect = 0;            // form a new cluster once this many servers meet
+  std::vector<std::string> join;       // RPC addresses of other servers
+  std::chrono::milliseconds tick{100};  // heartbeat; election timeout = election_ticks ticks
+  int election_ticks = 10;
+  std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
+  std::uint64_t snapshot_retain = 5000;  // entries kept behind a snapshot
+};
+
+class server {
+ public:
+  static base::result<std::unique_ptr<server>> start(const server_options& options);
+  ~server();
+  // Blocks until request_stop() or stop().
+  void wait();
+  // Asks wait() to return (safe from any thread, e.g. a signal-waiting thread).
+  void request_stop();
+  // Stops every part in order; idempotent and safe to call from several threads.
+  void stop();
+  int http_port() const;
+  int rpc_port() const;
+
+  struct impl;
+
+ private:
+  explicit server(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+// The node id of a server: FNV-1a of its name (never 0), so every server can compute every
+// other's id from its name alone.
+std::uint64_t node_id_for(const std::string& name);
+
+}  // namespace sundial::server

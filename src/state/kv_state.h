@@ -1,0 +1,85 @@
+#pragma once
+// The replicated key-value store (a product feature: jobs keep checkpoints in it) and the
+// cluster's member address book, as one Raft state machine.
+//
+// Commands are a one-byte type followed by a protobuf payload (proto/state.proto), as in
+// Dkron's FSM; an unknown type is refused and logged, never applied. apply() never reads the
+// clock. State is in memory here; the job store (issue 5) moves it to LMDB.
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "raft_node/node.h"
+
+namespace sundial::state {
+
+enum class command_type : std::uint8_t {
+  kv_put = 1,
+  kv_delete = 2,
+  // 3.. reserved for the job store and the scheduler (SetJob, DeleteJob, ...).
+};
+
+inline constexpr std::size_t max_key_bytes = 512;
+inline constexpr std::size_t max_value_bytes = 64 * 1024;
+
+struct kv_entry {
+  std::string value;
+  std::uint64_t create_index = 0;
+  std::uint64_t modify_index = 0;
+};
+
+struct member_info {
+  std::uint64_t id = 0;
+  std::string name;
+  std::string rpc_addr;
+  std::string http_addr;
+};
+
+// Results of apply(), as text the proposer decodes: "ok <index>", "conflict <index>",
+// "missing", or "error <why>".
+struct apply_outcome {
+  enum class kind { ok, conflict, missing, error } status = kind::ok;
+  std::uint64_t index = 0;  // ok: the new modify index; conflict: the current one (0: absent)
+  std::string message;
+};
+apply_outcome parse_outcome(std::string_view text);
+
+// Validates and encodes commands (the proposer's side).
+base::result<std::string> encode_put(std::string_view key, std::string_view value,
+                                     std::optional<std::uint64_t> cas);
+base::result<std::string> encode_delete(std::string_view key, std::optional<std::uint64_t> cas);
+// The context a conf change carries: the new member's names and addresses.
+std::string encode_member(const member_info& m);
+std::optional<member_info> decode_member(std::string_view bytes);
+base::status validate_key(std::string_view key);
+
+class kv_state final : public raft_node::state_machine {
+ public:
+  // raft_node::state_machine
+  std::string apply(raft::index_t index, std::string_view command) override;
+  std::string snapshot() override;
+  base::status restore(std::string_view image) override;
+
+  // Reads (any thread).
+  std::optional<kv_entry> get(const std::string& key) const;
+  std::size_t size() const;
+  std::vector<member_info> members() const;
+  std::optional<member_info> member(std::uint64_t id) const;
+  // Membership bookkeeping (the server calls these when conf changes apply).
+  void set_member(const member_info& m);
+  void remove_member(std::uint64_t id);
+  // An image holding only `members`: the bootstrap snapshot every founding server writes.
+  static std::string initial_image(const std::vector<member_info>& members);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, kv_entry, std::less<>> kv_;
+  std::map<std::uint64_t, member_info> members_;
+  std::uint64_t applied_ = 0;
+};
+
+}  // namespace sundial::state
