@@ -22,6 +22,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd "$asan" && ctest --output-on-failure -j "$jobs" --timeout 1200)
 record $? "ctest (unit, property and format suites)"
 
+# Black-box tests: real processes of the sanitized binary on 127.0.0.1.
+SUNDIAL_BIN="$PWD/$asan/bin/sundial" /usr/bin/python3 -m pytest -q tests/e2e
+record $? "e2e (pytest)"
+
 bash scripts/run-fuzz.sh "${FUZZ_BUILD:-build-fuzz}" "${FUZZ_SECONDS:-30}"
 record $? "fuzzers"
 

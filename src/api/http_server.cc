@@ -1,10 +1,10 @@
 #include "api/http_server.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
 
@@ -30,13 +30,16 @@ base::result<std::pair<std::string, int>> split_host_port(const std::string& add
   int port = 0;
   for (std::size_t i = colon + 1; i < address.size(); ++i) {
     if (address[i] < '0' || address[i] > '9' || port > 65535) {
-      return base::fail(base::errc::invalid_argument, "\"" + address + "\": the port is not a number 0-65535");
+      return base::fail(base::errc::invalid_argument,
+                        "\"" + address + "\": the port is not a number 0-65535");
     }
     port = port * 10 + (address[i] - '0');
   }
-  if (port > 65535) return base::fail(base::errc::invalid_argument, "\"" + address + "\": port out of range");
+  if (port > 65535)
+    return base::fail(base::errc::invalid_argument, "\"" + address + "\": port out of range");
   std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   return std::make_pair(host, port);
 }
 
@@ -91,7 +94,8 @@ struct http_server::impl {
     } else {
       std::size_t best = 0;
       for (const auto& [prefix, m] : prefixes) {
-        if (req.path.size() >= prefix.size() && req.path.compare(0, prefix.size(), prefix) == 0 && prefix.size() > best) {
+        if (req.path.size() >= prefix.size() && req.path.compare(0, prefix.size(), prefix) == 0 &&
+            prefix.size() > best) {
           best = prefix.size();
           methods = &m;
         }
@@ -101,8 +105,10 @@ struct http_server::impl {
     auto h = methods->find(req.method);
     if (h == methods->end()) {
       std::string allowed;
-      for (const auto& [m, fn] : *methods) allowed += (allowed.empty() ? "" : ", ") + m;
-      auto r = json_error(405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allowed + ")");
+      for (const auto& [m, fn] : *methods)
+        allowed += (allowed.empty() ? "" : ", ") + m;
+      auto r = json_error(405, "method " + req.method + " is not allowed on " + req.path +
+                                   " (allowed: " + allowed + ")");
       r.headers.emplace_back("Allow", allowed);
       return r;
     }
@@ -122,15 +128,17 @@ struct http_server::impl {
       parser.body_limit(opt.max_body_bytes);
       parser.header_limit(16 * 1024);
       http::read(*sock, buffer, parser, ec);
-      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-          ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+          ec == asio::error::bad_descriptor) {
         break;
       }
       response res;
       bool keep_alive = false;
       unsigned version = 11;
       if (ec == http::error::body_limit) {
-        res = json_error(413, "the request body is larger than " + std::to_string(opt.max_body_bytes) + " bytes");
+        res = json_error(413, "the request body is larger than " +
+                                  std::to_string(opt.max_body_bytes) + " bytes");
       } else if (ec) {
         res = json_error(400, "malformed HTTP request: " + ec.message());
       } else {
@@ -154,7 +162,8 @@ struct http_server::impl {
               const std::string_view part = rest.substr(0, amp);
               const auto eq = part.find('=');
               auto k = percent_decode(part.substr(0, eq), true);
-              auto v = eq == std::string_view::npos ? std::optional<std::string>("") : percent_decode(part.substr(eq + 1), true);
+              auto v = eq == std::string_view::npos ? std::optional<std::string>("")
+                                                    : percent_decode(part.substr(eq + 1), true);
               if (k && v && !k->empty()) req.query[*k] = *v;
               if (amp == std::string_view::npos) break;
               rest.remove_prefix(amp + 1);
@@ -162,7 +171,8 @@ struct http_server::impl {
           }
           for (const auto& f : msg) {
             std::string name(f.name_string());
-            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            for (auto& c : name)
+              c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             req.headers[name] = std::string(f.value());
           }
           req.body = std::move(msg.body());
@@ -172,7 +182,8 @@ struct http_server::impl {
       http::response<http::string_body> out{static_cast<http::status>(res.status), version};
       out.set(http::field::server, "sundial");
       out.set(http::field::content_type, res.content_type);
-      for (const auto& [k, v] : res.headers) out.set(k, v);
+      for (const auto& [k, v] : res.headers)
+        out.set(k, v);
       out.keep_alive(keep_alive);
       out.body() = std::move(res.body);
       out.prepare_payload();
@@ -185,9 +196,13 @@ struct http_server::impl {
   }
 };
 
-http_server::http_server(http_options options) : impl_(std::make_unique<impl>()) { impl_->opt = options; }
+http_server::http_server(http_options options) : impl_(std::make_unique<impl>()) {
+  impl_->opt = options;
+}
 
-http_server::~http_server() { stop(); }
+http_server::~http_server() {
+  stop();
+}
 
 void http_server::route(const std::string& method, const std::string& path, handler h) {
   if (!path.empty() && path.back() == '/') {
@@ -202,14 +217,17 @@ base::result<int> http_server::start(const std::string& address) {
   if (!hp) return hp.err();
   beast::error_code ec;
   auto addr = asio::ip::make_address(hp->first, ec);
-  if (ec) return base::fail(base::errc::invalid_argument, "\"" + hp->first + "\" is not an IP address");
+  if (ec)
+    return base::fail(base::errc::invalid_argument, "\"" + hp->first + "\" is not an IP address");
   auto acc = std::make_unique<tcp::acceptor>(impl_->io);
   const tcp::endpoint ep(addr, static_cast<unsigned short>(hp->second));
   acc->open(ep.protocol(), ec);
   if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acc->bind(ep, ec);
   if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return base::fail(base::errc::io_error, "cannot listen for HTTP on " + address + ": " + ec.message());
+  if (ec)
+    return base::fail(base::errc::io_error,
+                      "cannot listen for HTTP on " + address + ": " + ec.message());
   const int port = acc->local_endpoint().port();
   impl_->acceptor = std::move(acc);
   impl_->accept_thread = std::thread([im = impl_.get()] {

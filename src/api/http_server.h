@@ -18,8 +18,8 @@
 namespace sundial::api {
 
 struct request {
-  std::string method;  // "GET", "PUT", ...
-  std::string path;    // decoded path, without the query
+  std::string method;                        // "GET", "PUT", ...
+  std::string path;                          // decoded path, without the query
   std::map<std::string, std::string> query;  // decoded; a flag without '=' maps to ""
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names

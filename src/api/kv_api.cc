@@ -15,7 +15,10 @@ response json_ok(int status, const json& body) {
 }
 
 json member_json(const state::member_info& m) {
-  return json{{"id", std::to_string(m.id)}, {"name", m.name}, {"rpc_addr", m.rpc_addr}, {"http_addr", m.http_addr}};
+  return json{{"id", std::to_string(m.id)},
+              {"name", m.name},
+              {"rpc_addr", m.rpc_addr},
+              {"http_addr", m.http_addr}};
 }
 
 // Maps a Raft outcome that is not "committed" to an HTTP answer.
@@ -24,14 +27,16 @@ response refused(const raft_node::proposal_result& r, state::kv_state& kv) {
     case outcome::not_leader: {
       std::string msg = "no leader is available yet; retry shortly";
       if (r.leader != raft::no_node) {
-        if (auto m = kv.member(r.leader.value())) msg = "not the leader; the leader is " + m->name + " at " + m->http_addr;
+        if (auto m = kv.member(r.leader.value()))
+          msg = "not the leader; the leader is " + m->name + " at " + m->http_addr;
       }
       return json_error(503, msg);
     }
     case outcome::dropped:
       return json_error(503, "the cluster refused the write: " + r.message);
     case outcome::timeout:
-      return json_error(503, "no outcome within the timeout (the write may still commit): " + r.message);
+      return json_error(503,
+                        "no outcome within the timeout (the write may still commit): " + r.message);
     case outcome::stopped:
       return json_error(503, "this node is shutting down");
     case outcome::committed:
@@ -61,10 +66,13 @@ void register_kv_routes(http_server& server, raft_node::node& node, state::kv_st
     std::optional<std::uint64_t> cas;
     if (auto it = req.query.find("cas"); it != req.query.end()) {
       cas = parse_index(it->second);
-      if (!cas) return json_error(400, "cas must be a modify index (a non-negative integer), got \"" + it->second + "\"");
+      if (!cas)
+        return json_error(
+            400, "cas must be a modify index (a non-negative integer), got \"" + it->second + "\"");
     }
     auto cmd = is_delete ? state::encode_delete(key, cas) : state::encode_put(key, req.body, cas);
-    if (!cmd) return json_error(cmd.err().code == base::errc::too_large ? 413 : 400, cmd.err().message);
+    if (!cmd)
+      return json_error(cmd.err().code == base::errc::too_large ? 413 : 400, cmd.err().message);
     auto r = node.propose(std::move(cmd).value(), opt.write_timeout).get();
     if (r.status != outcome::committed) return refused(r, kv);
     const auto o = state::parse_outcome(r.result);
@@ -75,7 +83,10 @@ void register_kv_routes(http_server& server, raft_node::node& node, state::kv_st
         return res;
       }
       case state::apply_outcome::kind::conflict:
-        return json_ok(409, json{{"error", "cas " + std::to_string(cas.value_or(0)) + " does not match the current modify index " + std::to_string(o.index)}, {"index", o.index}});
+        return json_ok(409, json{{"error", "cas " + std::to_string(cas.value_or(0)) +
+                                               " does not match the current modify index " +
+                                               std::to_string(o.index)},
+                                 {"index", o.index}});
       case state::apply_outcome::kind::missing:
         return json_error(404, "no key \"" + key + "\"");
       case state::apply_outcome::kind::error:
@@ -113,7 +124,8 @@ void register_kv_routes(http_server& server, raft_node::node& node, state::kv_st
   });
   server.route("GET", "/v1/isleader", [&node](const request&) -> response {
     const auto s = node.status();
-    if (s.state == raft::role::leader) return json_ok(200, json{{"leader", true}, {"message", "Node is leader"}});
+    if (s.state == raft::role::leader)
+      return json_ok(200, json{{"leader", true}, {"message", "Node is leader"}});
     return json_ok(404, json{{"leader", false}, {"message", "Node is not a leader"}});
   });
   // Raft membership: list, and remove a server by name or id.
@@ -129,8 +141,10 @@ void register_kv_routes(http_server& server, raft_node::node& node, state::kv_st
       }
       out.push_back(p);
     };
-    for (auto id : s.members.voters) add(id, true);
-    for (auto id : s.members.learners) add(id, false);
+    for (auto id : s.members.voters)
+      add(id, true);
+    for (auto id : s.members.learners)
+      add(id, false);
     return json_ok(200, out);
   });
   server.route("DELETE", "/v1/raft/peers/", [&node, &kv, opt](const request& req) -> response {
@@ -141,12 +155,18 @@ void register_kv_routes(http_server& server, raft_node::node& node, state::kv_st
     }
     if (!id) id = parse_index(who);
     const auto s = node.status();
-    const bool member = id && (std::find(s.members.voters.begin(), s.members.voters.end(), raft::node_id{*id}) != s.members.voters.end() ||
-                               std::find(s.members.learners.begin(), s.members.learners.end(), raft::node_id{*id}) != s.members.learners.end());
+    const bool member = id && (std::find(s.members.voters.begin(), s.members.voters.end(),
+                                         raft::node_id{*id}) != s.members.voters.end() ||
+                               std::find(s.members.learners.begin(), s.members.learners.end(),
+                                         raft::node_id{*id}) != s.members.learners.end());
     if (!member) return json_error(404, "no member \"" + who + "\"");
-    auto r = node.propose_conf_change(raft::conf_change{raft::conf_change_type::remove, raft::node_id{*id}, {}}, opt.write_timeout).get();
+    auto r = node.propose_conf_change(
+                     raft::conf_change{raft::conf_change_type::remove, raft::node_id{*id}, {}},
+                     opt.write_timeout)
+                 .get();
     if (r.status != outcome::committed) {
-      if (r.status == outcome::dropped && r.message.find("last voter") != std::string::npos) return json_error(409, r.message);
+      if (r.status == outcome::dropped && r.message.find("last voter") != std::string::npos)
+        return json_error(409, r.message);
       return refused(r, kv);
     }
     return json_ok(200, json{{"removed", std::to_string(*id)}, {"index", r.index.value()}});

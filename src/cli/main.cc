@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/agent_command.h"
+#include "cli/raft_command.h"
 #include "cli/schedule_command.h"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   sundial::cli::add_agent_command(app, exit_code);
+  sundial::cli::add_raft_command(app, exit_code);
   sundial::cli::add_schedule_command(app, exit_code);
   try {
     app.parse(argc, argv);

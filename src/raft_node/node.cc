@@ -188,7 +188,8 @@ struct node::impl {
       status.members = conf;
       status.match.clear();
       if (core.state() == raft::role::leader) {
-        for (const auto& [id, pr] : core.progresses()) status.match[id] = pr.match;
+        for (const auto& [id, pr] : core.progresses())
+          status.match[id] = pr.match;
       }
       s = status;
     }
@@ -216,7 +217,8 @@ struct node::impl {
       if (rd.snap) {
         job.restore = rd.snap;
         conf = rd.snap->metadata.conf;
-        for (auto& cb : conf_callbacks) cb(std::nullopt, conf);
+        for (auto& cb : conf_callbacks)
+          cb(std::nullopt, conf);
       }
       for (const auto& e : rd.committed_entries) {
         if (e.type != raft::entry_type::conf_change) continue;
@@ -226,7 +228,8 @@ struct node::impl {
         // The proposer's 8-byte id prefix is ours; callbacks see the caller's context.
         raft::conf_change visible = *cc;
         if (visible.context.size() >= 8) visible.context.erase(0, 8);
-        for (auto& cb : conf_callbacks) cb(visible, conf);
+        for (auto& cb : conf_callbacks)
+          cb(visible, conf);
       }
       job.entries = rd.committed_entries;  // a copy: advance(rd) needs the list
       job.conf = conf;

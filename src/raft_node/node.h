@@ -10,8 +10,8 @@
 
 #include <chrono>
 #include <functional>
-#include <map>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,7 +67,8 @@ struct node_options {
   node_id id;
   // Membership-change observer registered before the node starts (see node::on_conf_change),
   // so that changes replayed from the log at start are not missed.
-  std::function<void(const std::optional<raft::conf_change>&, const raft::conf_state&)> on_conf_change;
+  std::function<void(const std::optional<raft::conf_change>&, const raft::conf_state&)>
+      on_conf_change;
   std::chrono::milliseconds tick{100};  // heartbeat = 1 tick
   int election_ticks = 10;              // election timeout = 10 ticks (1 s by default)
   bool pre_vote = true;
@@ -123,7 +124,8 @@ class node {
   // (its context holds what the proposer attached, e.g. the member's addresses) and the new
   // membership. Also called with the snapshot's membership when one is installed (change
   // absent).
-  using conf_callback = std::function<void(const std::optional<raft::conf_change>&, const raft::conf_state&)>;
+  using conf_callback =
+      std::function<void(const std::optional<raft::conf_change>&, const raft::conf_state&)>;
   void on_conf_change(conf_callback callback);
 
   node_status status() const;

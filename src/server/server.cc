@@ -12,6 +12,7 @@
 
 #include "api/http_server.h"
 #include "api/kv_api.h"
+#include "raft/codec.h"
 #include "raft_node/node.h"
 #include "state/kv_state.h"
 #include "storage/raft_storage.h"
@@ -78,7 +79,7 @@ struct server::impl : transport::pb::Cluster::Service {
   std::condition_variable cv;
   bool stopping = false;
   std::map<std::uint64_t, state::member_info> discovered;  // formation
-  std::thread background;  // join / promote loop
+  std::thread background;                                  // join / promote loop
   std::mutex stop_mu;
   bool stopped = false;
 
@@ -88,14 +89,16 @@ struct server::impl : transport::pb::Cluster::Service {
     {
       std::lock_guard lock(mu);
       if (req->self().id() != 0) discovered[req->self().id()] = from_pb(req->self());
-      for (const auto& [id, m] : discovered) *res->add_known() = to_pb(m);
+      for (const auto& [id, m] : discovered)
+        *res->add_known() = to_pb(m);
     }
     cv.notify_all();
     *res->mutable_self() = to_pb(self);
     res->set_bootstrap_expect(static_cast<std::uint32_t>(opt.bootstrap_expect));
     res->set_in_cluster(node != nullptr && node->status().commit > raft::index_t{0});
     if (res->in_cluster()) {
-      for (const auto& m : kv.members()) *res->add_members() = to_pb(m);
+      for (const auto& m : kv.members())
+        *res->add_members() = to_pb(m);
     }
     return grpc::Status::OK;
   }
@@ -117,16 +120,21 @@ struct server::impl : transport::pb::Cluster::Service {
       res->set_error("a member needs an id and an RPC address");
       return grpc::Status::OK;
     }
-    const bool known = std::find(st.members.voters.begin(), st.members.voters.end(), raft::node_id{m.id}) != st.members.voters.end() ||
-                       std::find(st.members.learners.begin(), st.members.learners.end(), raft::node_id{m.id}) != st.members.learners.end();
+    const bool known = std::find(st.members.voters.begin(), st.members.voters.end(),
+                                 raft::node_id{m.id}) != st.members.voters.end() ||
+                       std::find(st.members.learners.begin(), st.members.learners.end(),
+                                 raft::node_id{m.id}) != st.members.learners.end();
     if (known) {
       res->set_ok(true);  // already a member (a retried join): nothing to do
       return grpc::Status::OK;
     }
     net->set_peer(raft::node_id{m.id}, m.rpc_addr);
     // Joins as a learner; the promote loop makes it a voter once it has caught up.
-    auto r = node->propose_conf_change(
-        raft::conf_change{raft::conf_change_type::add_learner, raft::node_id{m.id}, state::encode_member(m)}, 10s).get();
+    auto r =
+        node->propose_conf_change(raft::conf_change{raft::conf_change_type::add_learner,
+                                                    raft::node_id{m.id}, state::encode_member(m)},
+                                  10s)
+            .get();
     if (r.status != raft_node::outcome::committed) {
       res->set_error("could not add the member: " + r.message);
       return grpc::Status::OK;
@@ -151,7 +159,8 @@ struct server::impl : transport::pb::Cluster::Service {
       bool founder = false;
       std::vector<state::member_info> members;
       for (const auto& addr : opt.join) {
-        auto stub = transport::pb::Cluster::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+        auto stub = transport::pb::Cluster::NewStub(
+            grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + 1s);
         transport::pb::HelloRequest req;
@@ -161,7 +170,8 @@ struct server::impl : transport::pb::Cluster::Service {
         if (!stub->Hello(&ctx, req, &res).ok()) continue;
         std::lock_guard lock(mu);
         discovered[res.self().id()] = from_pb(res.self());
-        for (const auto& k : res.known()) discovered[k.id()] = from_pb(k);
+        for (const auto& k : res.known())
+          discovered[k.id()] = from_pb(k);
         if (res.in_cluster()) {
           existing = true;
           members.clear();
@@ -193,7 +203,8 @@ struct server::impl : transport::pb::Cluster::Service {
         founders.push_back(m);
       }
     }
-    for (const auto& m : founders) cs.voters.emplace_back(m.id);
+    for (const auto& m : founders)
+      cs.voters.emplace_back(m.id);
     spdlog::info("server: bootstrapping a cluster of {} servers", founders.size());
     return disk->bootstrap_with(cs, state::kv_state::initial_image(founders));
   }
@@ -212,7 +223,8 @@ struct server::impl : transport::pb::Cluster::Service {
         if (stopping) return;
       }
       for (std::size_t i = 0; i < targets.size(); ++i) {
-        auto stub = transport::pb::Cluster::NewStub(grpc::CreateChannel(targets[i], grpc::InsecureChannelCredentials()));
+        auto stub = transport::pb::Cluster::NewStub(
+            grpc::CreateChannel(targets[i], grpc::InsecureChannelCredentials()));
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + 15s);
         transport::pb::JoinRequest req;
@@ -246,28 +258,82 @@ struct server::impl : transport::pb::Cluster::Service {
       for (auto learner : st.members.learners) {
         auto it = st.match.find(learner);
         if (it == st.match.end() || it->second.value() + 10 < st.commit.value()) continue;
-        auto r = node->propose_conf_change(raft::conf_change{raft::conf_change_type::add_voter, learner, {}}, 5s).get();
-        spdlog::info("server: promoting {} to voter: {}", learner.value(), raft_node::to_string(r.status));
+        auto r = node->propose_conf_change(
+                         raft::conf_change{raft::conf_change_type::add_voter, learner, {}}, 5s)
+                     .get();
+        spdlog::info("server: promoting {} to voter: {}", learner.value(),
+                     raft_node::to_string(r.status));
         break;  // one change at a time
       }
     }
   }
 };
 
+// Appends committed removals of every other member to the log and marks everything committed:
+// on start the node applies them and is the only voter, so it can elect itself.
+base::status force_single_member(storage::raft_storage& disk, std::uint64_t self) {
+  auto snap = disk.get_snapshot();
+  if (!snap) return snap.err();
+  raft::conf_state conf = snap->metadata.conf;
+  auto erase = [](std::vector<raft::node_id>& v, raft::node_id n) {
+    v.erase(std::remove(v.begin(), v.end(), n), v.end());
+  };
+  const raft::index_t first = disk.first_index();
+  const raft::index_t last = disk.last_index();
+  if (last >= first) {
+    auto es = disk.entries(std::max(first, snap->metadata.index.next()), last.next(), ~0ull);
+    if (!es) return es.err();
+    for (const auto& e : *es) {
+      if (e.type != raft::entry_type::conf_change) continue;
+      auto cc = raft::codec::decode_conf_change(e.data.view());
+      if (!cc) continue;
+      erase(conf.voters, cc->node);
+      erase(conf.learners, cc->node);
+      if (cc->type == raft::conf_change_type::add_voter) conf.voters.push_back(cc->node);
+      if (cc->type == raft::conf_change_type::add_learner) conf.learners.push_back(cc->node);
+    }
+  }
+  if (std::find(conf.voters.begin(), conf.voters.end(), raft::node_id{self}) == conf.voters.end()) {
+    return base::fail(base::errc::invalid_argument,
+                      "--force-new-cluster: this server is not a voter in its own log");
+  }
+  raft::hard_state hs = disk.initial_hard_state();
+  std::vector<raft::entry> removals;
+  raft::index_t next = last.next();
+  for (const auto& list : {conf.voters, conf.learners}) {
+    for (auto id : list) {
+      if (id.value() == self) continue;
+      raft::conf_change cc{raft::conf_change_type::remove, id, std::string(8, '\0')};
+      removals.push_back(raft::entry{hs.term, next, raft::entry_type::conf_change,
+                                     raft::payload(raft::codec::encode(cc))});
+      next = next.next();
+    }
+  }
+  hs.commit = next.prev();
+  spdlog::warn(
+      "server: --force-new-cluster: removing {} other member(s); committing through index {}",
+      removals.size(), hs.commit.value());
+  return disk.save(hs, removals, std::nullopt);
+}
+
 server::server(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
-server::~server() { stop(); }
+server::~server() {
+  stop();
+}
 
 base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   auto im = std::make_unique<impl>();
   im->opt = o;
-  if (o.node_name.empty()) return base::fail(base::errc::invalid_argument, "--node-name is required");
+  if (o.node_name.empty())
+    return base::fail(base::errc::invalid_argument, "--node-name is required");
   std::string data_dir = o.data_dir;
   if (o.dev && data_dir.empty()) {
     std::string t = (std::filesystem::temp_directory_path() / "sundial-dev-XXXXXX").string();
     data_dir = ::mkdtemp(t.data());
     im->temp_dir = data_dir;
   }
-  if (data_dir.empty()) return base::fail(base::errc::invalid_argument, "--data-dir is required for a server");
+  if (data_dir.empty())
+    return base::fail(base::errc::invalid_argument, "--data-dir is required for a server");
   auto disk = storage::raft_storage::open(data_dir);
   if (!disk) return disk.err();
   im->disk = std::move(disk).value();
@@ -284,12 +350,21 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   im->rpc_port = *port;
 
   bool joining = false;
+  if (o.force_new_cluster) {
+    if (im->disk->is_new())
+      return base::fail(base::errc::invalid_argument,
+                        "--force-new-cluster needs existing data in --data-dir");
+    if (auto st = force_single_member(*im->disk, im->self.id); !st) return st.err();
+  }
   if (im->disk->is_new()) {
     if (o.dev || o.bootstrap_expect == 1 || (o.bootstrap_expect == 0 && o.join.empty())) {
       raft::conf_state cs{{raft::node_id{im->self.id}}, {}};
-      if (auto st = im->disk->bootstrap_with(cs, state::kv_state::initial_image({im->self})); !st) return st.err();
+      if (auto st = im->disk->bootstrap_with(cs, state::kv_state::initial_image({im->self})); !st)
+        return st.err();
     } else if (o.bootstrap_expect > 1) {
-      if (o.join.empty()) return base::fail(base::errc::invalid_argument, "--bootstrap-expect needs --join addresses of the other servers");
+      if (o.join.empty())
+        return base::fail(base::errc::invalid_argument,
+                          "--bootstrap-expect needs --join addresses of the other servers");
       if (auto st = im->form_cluster(); !st) return st.err();
       joining = im->disk->is_new();
     } else {
@@ -332,8 +407,8 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     if (joining) pim->join_loop();
     pim->promote_loop();
   });
-  spdlog::info("server {} ({:x}): HTTP on {}, RPC on {}, data in {}", o.node_name, im->self.id, o.http_addr,
-               o.rpc_addr, data_dir);
+  spdlog::info("server {} ({:x}): HTTP on {}, RPC on {}, data in {}", o.node_name, im->self.id,
+               o.http_addr, o.rpc_addr, data_dir);
   return std::unique_ptr<server>(new server(std::move(im)));
 }
 
@@ -366,7 +441,11 @@ void server::stop() {
   if (!impl_->temp_dir.empty()) std::filesystem::remove_all(impl_->temp_dir);
 }
 
-int server::http_port() const { return impl_->http_port; }
-int server::rpc_port() const { return impl_->rpc_port; }
+int server::http_port() const {
+  return impl_->http_port;
+}
+int server::rpc_port() const {
+  return impl_->rpc_port;
+}
 
 }  // namespace sundial::server

@@ -13,16 +13,19 @@ namespace sundial::server {
 
 struct server_options {
   std::string node_name;
-  std::string data_dir;                // empty with dev: a temporary directory
+  std::string data_dir;  // empty with dev: a temporary directory
   std::string rpc_addr = "127.0.0.1:6868";
   std::string http_addr = "127.0.0.1:8080";
-  bool dev = false;                    // single node, temporary data, bootstraps itself
-  int bootstrap_expect = 0;            // form a new cluster once this many servers meet
-  std::vector<std::string> join;       // RPC addresses of other servers
+  bool dev = false;                     // single node, temporary data, bootstraps itself
+  int bootstrap_expect = 0;             // form a new cluster once this many servers meet
+  std::vector<std::string> join;        // RPC addresses of other servers
   std::chrono::milliseconds tick{100};  // heartbeat; election timeout = election_ticks ticks
   int election_ticks = 10;
   std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
   std::uint64_t snapshot_retain = 5000;  // entries kept behind a snapshot
+  // Recovery after a permanent loss of quorum: make this server the only member, keeping its
+  // data (docs/operations.md). Entries it holds that were never committed become committed.
+  bool force_new_cluster = false;
 };
 
 class server {

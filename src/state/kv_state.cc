@@ -13,7 +13,8 @@ using base::fail;
 base::status validate_key(std::string_view key) {
   if (key.empty()) return fail(errc::invalid_argument, "the key is empty");
   if (key.size() > max_key_bytes) {
-    return fail(errc::too_large, fmt::format("the key is {} bytes; the limit is {}", key.size(), max_key_bytes));
+    return fail(errc::too_large,
+                fmt::format("the key is {} bytes; the limit is {}", key.size(), max_key_bytes));
   }
   return {};
 }
@@ -22,8 +23,8 @@ base::result<std::string> encode_put(std::string_view key, std::string_view valu
                                      std::optional<std::uint64_t> cas) {
   if (auto st = validate_key(key); !st) return st.err();
   if (value.size() > max_value_bytes) {
-    return fail(errc::too_large,
-                fmt::format("the value is {} bytes; the limit is {}", value.size(), max_value_bytes));
+    return fail(errc::too_large, fmt::format("the value is {} bytes; the limit is {}", value.size(),
+                                             max_value_bytes));
   }
   pb::KvPut put;
   put.set_key(std::string(key));
@@ -61,7 +62,8 @@ std::string encode_member(const member_info& m) {
 
 std::optional<member_info> decode_member(std::string_view bytes) {
   pb::Member pm;
-  if (!pm.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || pm.id() == 0) return std::nullopt;
+  if (!pm.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || pm.id() == 0)
+    return std::nullopt;
   return member_info{pm.id(), pm.name(), pm.rpc_addr(), pm.http_addr()};
 }
 
@@ -69,7 +71,8 @@ apply_outcome parse_outcome(std::string_view text) {
   apply_outcome o;
   auto number = [&](std::size_t from) {
     std::uint64_t v = 0;
-    for (std::size_t i = from; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) v = v * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    for (std::size_t i = from; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
+      v = v * 10 + static_cast<std::uint64_t>(text[i] - '0');
     return v;
   };
   if (text.rfind("ok ", 0) == 0) {
@@ -95,7 +98,8 @@ std::string kv_state::apply(raft::index_t index, std::string_view command) {
   switch (type) {
     case command_type::kv_put: {
       pb::KvPut put;
-      if (!put.ParseFromArray(body.data(), static_cast<int>(body.size()))) return "error undecodable kv put";
+      if (!put.ParseFromArray(body.data(), static_cast<int>(body.size())))
+        return "error undecodable kv put";
       auto it = kv_.find(put.key());
       const std::uint64_t current = it == kv_.end() ? 0 : it->second.modify_index;
       if (put.has_cas() && put.cas() != current) return fmt::format("conflict {}", current);
@@ -109,7 +113,8 @@ std::string kv_state::apply(raft::index_t index, std::string_view command) {
     }
     case command_type::kv_delete: {
       pb::KvDelete del;
-      if (!del.ParseFromArray(body.data(), static_cast<int>(body.size()))) return "error undecodable kv delete";
+      if (!del.ParseFromArray(body.data(), static_cast<int>(body.size())))
+        return "error undecodable kv delete";
       auto it = kv_.find(del.key());
       const std::uint64_t current = it == kv_.end() ? 0 : it->second.modify_index;
       if (del.has_cas() && del.cas() != current) return fmt::format("conflict {}", current);
@@ -121,7 +126,8 @@ std::string kv_state::apply(raft::index_t index, std::string_view command) {
   // Never applied: a newer server's command reached an older one, or the bytes are bad.
   spdlog::error("state: refusing command of unknown type {} at index {}",
                 static_cast<int>(static_cast<unsigned char>(command[0])), index.value());
-  return fmt::format("error unknown command type {}", static_cast<int>(static_cast<unsigned char>(command[0])));
+  return fmt::format("error unknown command type {}",
+                     static_cast<int>(static_cast<unsigned char>(command[0])));
 }
 
 std::string kv_state::snapshot() {
@@ -151,9 +157,11 @@ base::status kv_state::restore(std::string_view image) {
     return fail(errc::corruption, "the state snapshot does not decode");
   }
   std::map<std::string, kv_entry, std::less<>> kv;
-  for (const auto& r : img.kv()) kv.emplace(r.key(), kv_entry{r.value(), r.create_index(), r.modify_index()});
+  for (const auto& r : img.kv())
+    kv.emplace(r.key(), kv_entry{r.value(), r.create_index(), r.modify_index()});
   std::map<std::uint64_t, member_info> members;
-  for (const auto& m : img.members()) members[m.id()] = member_info{m.id(), m.name(), m.rpc_addr(), m.http_addr()};
+  for (const auto& m : img.members())
+    members[m.id()] = member_info{m.id(), m.name(), m.rpc_addr(), m.http_addr()};
   std::lock_guard lock(mu_);
   kv_ = std::move(kv);
   members_ = std::move(members);
@@ -176,7 +184,8 @@ std::size_t kv_state::size() const {
 std::vector<member_info> kv_state::members() const {
   std::lock_guard lock(mu_);
   std::vector<member_info> out;
-  for (const auto& [id, m] : members_) out.push_back(m);
+  for (const auto& [id, m] : members_)
+    out.push_back(m);
   return out;
 }
 
@@ -199,7 +208,8 @@ void kv_state::remove_member(std::uint64_t id) {
 
 std::string kv_state::initial_image(const std::vector<member_info>& members) {
   kv_state s;
-  for (const auto& m : members) s.set_member(m);
+  for (const auto& m : members)
+    s.set_member(m);
   return s.snapshot();
 }
 

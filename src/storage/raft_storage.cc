@@ -275,7 +275,8 @@ base::result<std::unique_ptr<raft_storage>> raft_storage::open(const std::string
                                    im->hard.commit.value(), im->last().value()));
   }
   // The snapshot the metadata names must exist (the bootstrap one at index 1 may have none).
-  if (im->snap_meta.index > index_t{1} || (im->snap_meta.index == index_t{1} && !im->snaps->list().empty())) {
+  if (im->snap_meta.index > index_t{1} ||
+      (im->snap_meta.index == index_t{1} && !im->snaps->list().empty())) {
     auto newest = im->snaps->load_newest();
     if (!newest) return newest.err();
     bool found = false;
@@ -397,8 +398,11 @@ base::status raft_storage::bootstrap(const raft::conf_state& initial) {
 }
 
 base::status raft_storage::bootstrap_with(const raft::conf_state& initial, std::string image) {
-  if (!is_new()) return fail(errc::conflict, impl_->db_path + ": already holds Raft state; refusing to bootstrap");
-  raft::snapshot boot{raft::payload(std::move(image)), raft::snapshot_metadata{initial, index_t{1}, term_t{1}}};
+  if (!is_new())
+    return fail(errc::conflict,
+                impl_->db_path + ": already holds Raft state; refusing to bootstrap");
+  raft::snapshot boot{raft::payload(std::move(image)),
+                      raft::snapshot_metadata{initial, index_t{1}, term_t{1}}};
   // Index 1 is not written as a file by save(); write it here so that restarts find the image.
   if (!boot.data.empty()) {
     if (auto st = impl_->snaps->save(boot); !st) return st;

@@ -365,7 +365,8 @@ base::result<int> grpc_transport::start(const std::string& listen, receiver& r,
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(impl_.get());
-  for (auto* s : extra) builder.RegisterService(s);
+  for (auto* s : extra)
+    builder.RegisterService(s);
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || port == 0) {
     return base::fail(base::errc::io_error, "cannot listen for Raft RPCs on " + listen);

@@ -135,3 +135,54 @@ def test_corrupted_log_tail_is_reported_at_start(cluster):
     assert victim.proc.returncode != 0
     log = victim.log_text()
     assert "data.mdb" in log and "checksum" in log, log[-2000:]
+
+
+def run_cli(*args):
+    import subprocess
+    from conftest import BINARY
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=30)
+
+
+def test_remove_a_server_with_the_cli(cluster):
+    leader = cluster.form(3)
+    victim = next(s for s in cluster.servers if s is not leader)
+    out = run_cli("raft", "list-peers", "--address", leader.http)
+    assert out.returncode == 0 and victim.name in out.stdout, out.stdout + out.stderr
+    out = run_cli("raft", "remove-peer", victim.name, "--address", leader.http)
+    assert out.returncode == 0, out.stderr
+    peers = leader.get("/v1/raft/peers").json()
+    assert victim.name not in [p.get("name") for p in peers] and len(peers) == 2
+    victim.stop()
+    # Two voters remain and still commit.
+    put_ok(leader, "after-removal", "ok")
+    out = run_cli("raft", "remove-peer", "nobody", "--address", leader.http)
+    assert out.returncode != 0 and "no member" in out.stderr
+    out = run_cli("raft", "list-peers", "--address", "127.0.0.1:1")
+    assert out.returncode != 0 and "cannot reach" in out.stderr
+
+
+def test_quorum_loss_and_the_recovery_path(cluster):
+    leader = cluster.form(3)
+    for i in range(10):
+        put_ok(leader, f"keep-{i}", str(i))
+    survivor = next(s for s in cluster.servers if s is not leader)
+    for s in cluster.servers:
+        if s is not survivor:
+            s.kill9()
+    # Without a quorum nothing is written and linearizable reads are refused.
+    r = survivor.put("/v1/kv/lost", "x", timeout=15)
+    assert r.status_code == 503, r.text
+    assert survivor.get("/v1/kv/keep-0", timeout=15).status_code == 503
+    # Recovery (docs/operations.md): restart the survivor alone with --force-new-cluster.
+    survivor.stop()
+    survivor.start(["--force-new-cluster"])
+    wait_for("the survivor to lead alone", lambda: survivor.get("/v1/isleader").status_code == 200)
+    assert [p["name"] for p in survivor.get("/v1/raft/peers").json()] == [survivor.name]
+    for i in range(10):
+        assert survivor.get(f"/v1/kv/keep-{i}").text == str(i)
+    put_ok(survivor, "after-recovery", "yes")
+    # New servers join the recovered cluster.
+    fresh = type(survivor)(cluster, "fresh")
+    cluster.servers.append(fresh)
+    fresh.start(["--join", survivor.rpc])
+    wait_for("the new server to receive the data", lambda: fresh.get("/v1/kv/after-recovery?stale").status_code == 200)

@@ -5,7 +5,9 @@
 namespace sundial::state {
 namespace {
 
-raft::index_t at(std::uint64_t i) { return raft::index_t{i}; }
+raft::index_t at(std::uint64_t i) {
+  return raft::index_t{i};
+}
 
 TEST(kv_state, put_get_delete_with_indexes) {
   kv_state s;
@@ -36,7 +38,8 @@ TEST(kv_state, compare_and_set_by_modify_index) {
 TEST(kv_state, limits_and_bad_commands_change_nothing) {
   EXPECT_EQ(encode_put("", "v", std::nullopt).err().code, base::errc::invalid_argument);
   EXPECT_EQ(encode_put(std::string(513, 'k'), "v", std::nullopt).err().code, base::errc::too_large);
-  EXPECT_EQ(encode_put("k", std::string(64 * 1024 + 1, 'v'), std::nullopt).err().code, base::errc::too_large);
+  EXPECT_EQ(encode_put("k", std::string(64 * 1024 + 1, 'v'), std::nullopt).err().code,
+            base::errc::too_large);
   EXPECT_TRUE(encode_put(std::string(512, 'k'), std::string(64 * 1024, 'v'), std::nullopt).ok());
   kv_state s;
   EXPECT_EQ(s.apply(at(1), std::string("\x63garbage")), "error unknown command type 99");
