@@ -18,7 +18,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-pytest python3-requests
-  hyperfine time iproute2 procps psmisc curl
+  hyperfine time iproute2 procps psmisc curl wrk
   etcd-server etcd-client
 )
 

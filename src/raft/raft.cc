@@ -18,6 +18,8 @@ base::status config::validate() const {
     return fail(errc::invalid_argument,
                 "raft config: election_tick must be greater than heartbeat_tick");
   }
+  if (election_jitter < 0)
+    return fail(errc::invalid_argument, "raft config: election_jitter must be >= 0");
   if (max_inflight_msgs == 0)
     return fail(errc::invalid_argument, "raft config: max_inflight_msgs must be > 0");
   if (max_size_per_msg == 0)
@@ -58,8 +60,10 @@ void raft::reset_randomized_election_timeout() {
   rng_ ^= rng_ << 25;
   rng_ ^= rng_ >> 27;
   const std::uint64_t r = rng_ * 0x2545f4914f6cdd1dull;
+  const int jitter =
+      cfg_.election_jitter > 0 ? cfg_.election_jitter : std::max(1, cfg_.election_tick / 2);
   randomized_election_timeout_ =
-      cfg_.election_tick + static_cast<int>(r % static_cast<std::uint64_t>(cfg_.election_tick));
+      cfg_.election_tick + static_cast<int>(r % static_cast<std::uint64_t>(jitter));
 }
 
 void raft::reset(term_t term) {

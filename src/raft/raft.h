@@ -22,8 +22,11 @@ namespace sundial::raft {
 struct config {
   node_id id;
   // Election timeout in ticks; each term picks a random timeout in [election_tick,
-  // 2*election_tick) so that split votes resolve (thesis 3.4).
+  // election_tick + election_jitter) so that split votes resolve (thesis 3.4).
   int election_tick = 10;
+  // 0 means election_tick / 2. A narrower window than etcd's [T, 2T) shortens failover (the
+  // median wait after a leader dies is T + jitter/2) while pre-vote keeps split votes rare.
+  int election_jitter = 0;
   int heartbeat_tick = 1;
   // The last index the state machine has applied (on restart).
   index_t applied;
