@@ -138,8 +138,14 @@ void raft::become_leader() {
   // and enables ReadIndex (thesis 6.4). It is exempt from the uncommitted-size bound.
   entry noop{term_, log_.last_index().next(), entry_type::normal, {}};
   log_.append({noop});
-  progress_.at(id_).maybe_update(noop.index);
-  maybe_commit();
+  // The leader's own match advances when the driver reports the no-op durable (persisted()).
+}
+
+void raft::persisted(index_t index, term_t term) {
+  // Thesis 10.2.1: the leader may send entries before its own disk has them, so its own copy
+  // counts toward a quorum only once durable. Ignore reports for entries since replaced.
+  if (state_ != role::leader || log_.term_or_zero(index) != term || term != term_) return;
+  if (progress_.at(id_).maybe_update(index) && maybe_commit()) bcast_pending_ = true;
 }
 
 void raft::tick() {

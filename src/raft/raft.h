@@ -62,6 +62,9 @@ class raft {
   // Changes membership once a conf change entry is committed (the application calls this
   // while applying). Returns the new membership.
   conf_state apply_conf_change(const conf_change& cc);
+  // The driver made entries up to `index` (of `term`) durable. On a leader this is what
+  // counts its own copy toward the commit quorum.
+  void persisted(index_t index, term_t term);
 
   node_id id() const { return id_; }
   term_t term() const { return term_; }

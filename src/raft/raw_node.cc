@@ -107,6 +107,9 @@ ready raw_node::get_ready() {
   if (rd.snap) rd.must_sync = true;
   rd.committed_entries = raft_.log().next_committed();
   rd.messages.swap(raft_.pending_messages());
+  rd.may_send_before_persist =
+      raft_.state() == role::leader &&
+      (!rd.hard || (rd.hard->term == prev_hard_.term && rd.hard->vote == prev_hard_.vote));
   rd.read_states.swap(raft_.pending_read_states());
   return rd;
 }
@@ -117,7 +120,10 @@ void raw_node::advance(const ready& rd) {
     raft_.log().stable_snap_to(rd.snap->metadata.index);
     raft_.log().applied_to(rd.snap->metadata.index);
   }
-  if (!rd.entries.empty()) raft_.log().stable_to(rd.entries.back().index, rd.entries.back().term);
+  if (!rd.entries.empty()) {
+    raft_.log().stable_to(rd.entries.back().index, rd.entries.back().term);
+    raft_.persisted(rd.entries.back().index, rd.entries.back().term);
+  }
   if (!rd.committed_entries.empty()) raft_.log().applied_to(rd.committed_entries.back().index);
 }
 

@@ -8,7 +8,10 @@
 //   3. send rd.messages;
 //   4. apply rd.committed_entries (calling apply_conf_change for conf changes);
 //   5. node.advance(rd).
-// Persisting before sending is what makes a vote or an acknowledgement a promise.
+// Persisting before sending is what makes a vote or an acknowledgement a promise. The one
+// exception (thesis 10.2.1): when rd.may_send_before_persist, the messages are a leader's
+// appends and heartbeats and may be sent before (in parallel with) persisting; the leader's own
+// copy counts toward commitment only after advance().
 
 #include <optional>
 #include <string>
@@ -28,6 +31,7 @@ struct ready {
   std::vector<entry> committed_entries;  // apply, in order
   std::vector<message> messages;         // send after persisting
   bool must_sync = false;                // entries or vote/term changed: fsync before sending
+  bool may_send_before_persist = false;  // a leader's messages with no term/vote change
 };
 
 class raw_node {

@@ -24,10 +24,8 @@ bool raft::append_entries(std::vector<entry> es) {
   }
   uncommitted_bytes_ += bytes;
   log_.append(es);
-  // The leader's own match counts toward the commit quorum once persisted; the driver
-  // persists entries before sending or applying anything (see raw_node.h).
-  progress_.at(id_).maybe_update(li);
-  maybe_commit();
+  // The leader's own match counts toward the commit quorum once the driver reports these
+  // entries durable (raft::persisted), not before: the driver may send them first.
   return true;
 }
 

@@ -202,6 +202,9 @@ struct node::impl {
   void handle_ready() {
     while (rn->has_ready()) {
       raft::ready rd = rn->get_ready();
+      // 0. A leader's appends may go out while its own disk writes them (thesis 10.2.1):
+      // the round trip to followers overlaps the local fsync.
+      if (rd.may_send_before_persist && !rd.messages.empty()) net.send(std::move(rd.messages));
       // 1. Persist: one durable write. A node that cannot persist must not go on.
       if (auto st = storage.save(rd.hard, rd.entries, rd.snap); !st) {
         spdlog::critical("raft: cannot persist ({}); stopping this node", st.err().message);

@@ -397,8 +397,17 @@ void simulation::process_ready(sim_node& n) {
   }
   if (!n.raft->has_ready()) return;
   n.pending = n.raft->get_ready();
-  // fsync takes time; a crash before it completes loses this ready entirely.
-  n.persist_at = now_ + rng_.below(3);
+  // A leader's appends may leave before its own fsync (thesis 10.2.1): send them now, so a
+  // crash during the fsync below is exercised with the messages already out.
+  if (n.pending->may_send_before_persist) {
+    for (const auto& m : n.pending->messages)
+      send(m);
+    n.pending->messages.clear();
+  }
+  // fsync takes time; a crash before it completes loses this ready's durable part. Some seeds
+  // have slow disks, slower than a network round trip, so that what a leader sent before its
+  // own fsync can be acknowledged (and committed elsewhere) before that fsync completes.
+  n.persist_at = now_ + rng_.below(opt_.seed % 4 == 0 ? 40 : 3);
   if (n.persist_at <= now_) {
     ready rd = std::move(*n.pending);
     n.pending.reset();
@@ -750,7 +759,12 @@ void simulation::check_all() {
   }
   // Retire a removed server once the leader has applied (so committed) its removal.
   if (sim_node* l = leader()) {
-    const auto& members = l->raft->core().members();
+    const auto members = l->raft->core().members();
+    const node_id leader_id = l->id;
+    const auto leader_term = l->raft->core().term();
+    std::string voters;
+    for (auto v : members.voters)
+      voters += std::to_string(v.value()) + ",";
     for (auto& [id, n] : nodes_) {
       if (n.retired || !n.was_member || members.contains(id)) continue;
       n.retired = true;
@@ -758,7 +772,9 @@ void simulation::check_all() {
       n.pending.reset();
       n.up = false;
       ++stats_.conf_changes;
-      trace("retire " + std::to_string(id.value()));
+      trace("retire " + std::to_string(id.value()) + " (leader " +
+            std::to_string(leader_id.value()) + " term " + std::to_string(leader_term.value()) +
+            " voters " + voters + ")");
     }
   }
 }
@@ -837,6 +853,23 @@ sim_result simulation::run() {
         history_.push_back(h);
         outstanding_.emplace(probe_client, op);
       }
+    }
+  }
+  if (!failure_ && !live_ok && opt_.verbose) {
+    for (auto& [id, n] : nodes_) {
+      std::printf("node %llu up=%d retired=%d", static_cast<unsigned long long>(id.value()), n.up,
+                  n.retired);
+      if (n.up) {
+        const auto& c = n.raft->core();
+        std::printf(" role=%s term=%llu commit=%llu last=%llu voters=",
+                    std::string(to_string(c.state())).c_str(),
+                    static_cast<unsigned long long>(c.term().value()),
+                    static_cast<unsigned long long>(c.log().committed().value()),
+                    static_cast<unsigned long long>(c.log().last_index().value()));
+        for (auto v : c.members().voters)
+          std::printf("%llu,", static_cast<unsigned long long>(v.value()));
+      }
+      std::printf("\n");
     }
   }
   if (!failure_ && !live_ok) {

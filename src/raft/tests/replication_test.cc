@@ -190,6 +190,47 @@ TEST(raft_5_4_2, old_term_entries_commit_only_through_current_term) {
   EXPECT_EQ(c.at(1).applied, strs({"old", "fresh"}));
 }
 
+// Thesis 10.2.1: a leader may send entries before its own fsync, so its own copy must not
+// count toward the quorum until the driver reports it durable; otherwise an entry acked by one
+// follower could be "committed" while on one disk only, and lost if the leader crashes.
+TEST(raft_10_2_1, leader_counts_itself_only_after_persisting) {
+  cluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c.node(1).propose("early").ok());
+  ready rd = c.node(1).get_ready();
+  ASSERT_TRUE(rd.may_send_before_persist);
+  ASSERT_EQ(rd.entries.size(), 1u);
+  const index_t e = rd.entries[0].index;
+  // The appends reach follower 2, which persists and acknowledges before the leader's fsync.
+  for (auto& m : rd.messages) {
+    if (m.to == node_id{2}) {
+      ASSERT_TRUE(c.node(2).step(m).ok());
+    }
+  }
+  ready f = c.node(2).get_ready();
+  ASSERT_TRUE(c.at(2).storage->append(f.entries).ok());
+  c.node(2).advance(f);
+  for (auto& m : f.messages) {
+    if (m.to == node_id{1}) {
+      ASSERT_TRUE(c.node(1).step(m).ok());
+    }
+  }
+  EXPECT_LT(c.core(1).log().committed(), e) << "one durable copy is not a quorum";
+  // Once the leader's own write is durable, two copies commit it.
+  ASSERT_TRUE(c.at(1).storage->append(rd.entries).ok());
+  c.node(1).advance(rd);
+  EXPECT_EQ(c.core(1).log().committed(), e);
+}
+
+// A node whose term or vote changes must persist before sending anything.
+TEST(raft_10_2_1, term_or_vote_changes_are_never_sent_early) {
+  cluster c(3);
+  ASSERT_TRUE(c.node(1).campaign().ok());
+  ready rd = c.node(1).get_ready();
+  EXPECT_FALSE(rd.may_send_before_persist);
+  c.node(1).advance(rd);
+}
+
 // Followers forward proposals to the leader.
 TEST(raft_forwarding, follower_proposals_reach_the_leader) {
   cluster c(3);
