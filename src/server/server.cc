@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <condition_variable>
 #include <filesystem>
@@ -400,6 +401,24 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   }
 
   api::register_kv_routes(im->http, *im->node, im->kv);
+  // Per-peer transport status (active since, bytes, drops, last error) for operators.
+  im->http.route("GET", "/v1/raft/transport", [pim](const api::request&) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : pim->net->status()) {
+      const auto since =
+          std::chrono::duration_cast<std::chrono::seconds>(p.active_since.time_since_epoch())
+              .count();
+      out.push_back({{"id", std::to_string(p.id.value())},
+                     {"address", p.address},
+                     {"active", p.active},
+                     {"active_since_unix", p.active ? since : 0},
+                     {"bytes_sent", p.bytes_sent},
+                     {"bytes_received", p.bytes_received},
+                     {"dropped", p.dropped},
+                     {"last_error", p.last_error}});
+    }
+    return api::response{200, "application/json", out.dump() + "\n", {}};
+  });
   auto hp = im->http.start(o.http_addr);
   if (!hp) return hp.err();
   im->http_port = *hp;

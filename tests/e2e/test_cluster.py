@@ -186,3 +186,37 @@ def test_quorum_loss_and_the_recovery_path(cluster):
     cluster.servers.append(fresh)
     fresh.start(["--join", survivor.rpc])
     wait_for("the new server to receive the data", lambda: fresh.get("/v1/kv/after-recovery?stale").status_code == 200)
+
+
+def test_options_from_yaml_file_and_environment(cluster, tmp_path):
+    import subprocess
+    from conftest import BINARY, Server
+    s = Server(cluster, "yaml-node")
+    cluster.servers.append(s)
+    cfg = tmp_path / "sundial.yaml"
+    # The file names the node and its data; the environment overrides the HTTP address.
+    cfg.write_text(f"server: true\nnode-name: yaml-node\ndata-dir: {s.data_dir}\n"
+                   f"rpc-addr: {s.rpc}\nhttp-addr: 127.0.0.1:1\nbootstrap-expect: 1\ntick-ms: 50\n")
+    env = dict(os.environ, SUNDIAL_HTTP_ADDR=s.http)
+    s.log = open(s.log_path, "ab")
+    s.proc = subprocess.Popen([BINARY, "agent", "--config-file", str(cfg)], env=env,
+                              stdout=s.log, stderr=subprocess.STDOUT)
+    wait_for("the YAML-configured node to lead", lambda: s.get("/v1/isleader").status_code == 200)
+    assert s.get("/v1/leader").json()["name"] == "yaml-node"
+    put_ok(s, "configured", "yes")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("node-name: x\nno-such-option: 1\n")
+    out = subprocess.run([BINARY, "agent", "--config-file", str(bad)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "unknown option" in out.stderr, out.stderr
+
+
+def test_transport_status_per_peer(cluster):
+    leader = cluster.form(3)
+    put_ok(leader, "t", "1")
+    peers = leader.get("/v1/raft/transport").json()
+    assert len(peers) == 2
+    assert all(p["active"] and p["bytes_sent"] > 0 and p["active_since_unix"] > 0 for p in peers), peers
+    victim = next(s for s in cluster.servers if s is not leader)
+    victim.kill9()
+    wait_for("the leader to see the dead peer as down",
+             lambda: any(not p["active"] and p["last_error"] for p in leader.get("/v1/raft/transport").json()))
