@@ -8,7 +8,7 @@ build=${1:-build-fuzz}
 seconds=${2:-30}
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSUNDIAL_FUZZ=ON -DSUNDIAL_TESTS=OFF -DSUNDIAL_BENCH=OFF >/dev/null
-cmake --build "$build" -j "${JOBS:-2}"
+cmake --build "$build" -j "${JOBS:-2}" --target fuzzers
 status=0
 for fuzzer in "$build"/bin/*_fuzz; do
   name=$(basename "$fuzzer")
