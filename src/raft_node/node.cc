@@ -145,33 +145,24 @@ struct node::impl {
     proposals.erase(it);
   }
 
+  // Resolves every waiter in `waiters` whose deadline has passed with a timeout.
+  template <class Map>
+  void expire_in(Map& waiters, clock::time_point now, const char* why) {
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      resolve(it->second, proposal_result{outcome::timeout, {}, rn->core().leader(), {}, why});
+      it = waiters.erase(it);
+    }
+  }
+
   void expire() {
     const auto now = clock::now();
     std::lock_guard lock(wait_mu);
-    for (auto it = proposals.begin(); it != proposals.end();) {
-      if (it->second.deadline <= now) {
-        resolve(it->second, proposal_result{outcome::timeout,
-                                            {},
-                                            rn->core().leader(),
-                                            {},
-                                            "no outcome before the deadline; it may still commit"});
-        it = proposals.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto it = reads.begin(); it != reads.end();) {
-      if (it->second.deadline <= now) {
-        resolve(it->second, proposal_result{outcome::timeout,
-                                            {},
-                                            rn->core().leader(),
-                                            {},
-                                            "the read was not confirmed before the deadline"});
-        it = reads.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    expire_in(proposals, now, "no outcome before the deadline; it may still commit");
+    expire_in(reads, now, "the read was not confirmed before the deadline");
   }
 
   void publish_status(const std::optional<raft::soft_state>& soft) {
