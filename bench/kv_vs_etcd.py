@@ -55,7 +55,26 @@ def wait(what, pred, timeout=30.0):
     raise RuntimeError("timed out waiting for " + what)
 
 
-class SundialCluster:
+class Cluster:
+    """Process handling shared by both systems: `procs` maps member name to its process."""
+    procs = {}
+
+    def kill9(self, n):
+        self.procs[n["name"]].send_signal(signal.SIGKILL)
+        self.procs[n["name"]].wait()
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+class SundialCluster(Cluster):
     name = "sundial"
 
     def __init__(self, binary, root):
@@ -102,25 +121,13 @@ request = function()
 end
 """
 
-    def kill9(self, n):
-        self.procs[n["name"]].send_signal(signal.SIGKILL)
-        self.procs[n["name"]].wait()
 
     def restart(self, n):
         self.start_node(n, fresh=False)
 
-    def stop(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
-class EtcdCluster:
+class EtcdCluster(Cluster):
     name = "etcd"
 
     def __init__(self, root):
@@ -186,22 +193,10 @@ request = function()
 end
 """
 
-    def kill9(self, n):
-        self.procs[n["name"]].send_signal(signal.SIGKILL)
-        self.procs[n["name"]].wait()
 
     def restart(self, n):
         self.start_node(n, state="existing")
 
-    def stop(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 DONE = """

@@ -137,6 +137,16 @@ struct node::impl {
     return r;
   }
 
+  // Registers a proposal waiting for its outcome; returns its id and future.
+  std::pair<std::uint64_t, std::future<proposal_result>> add_proposal(
+      std::chrono::milliseconds timeout) {
+    const std::uint64_t id = next_id++;
+    std::lock_guard lock(wait_mu);
+    auto& w = proposals[id];
+    w.deadline = clock::now() + timeout;
+    return {id, w.promise.get_future()};
+  }
+
   void fail_waiter(std::uint64_t id, const base::error& e) {
     std::lock_guard lock(wait_mu);
     auto it = proposals.find(id);
@@ -396,14 +406,7 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
 }
 
 std::future<proposal_result> node::propose(std::string command, std::chrono::milliseconds timeout) {
-  const std::uint64_t id = impl_->next_id++;
-  std::future<proposal_result> f;
-  {
-    std::lock_guard lock(impl_->wait_mu);
-    auto& w = impl_->proposals[id];
-    w.deadline = clock::now() + timeout;
-    f = w.promise.get_future();
-  }
+  auto [id, f] = impl_->add_proposal(timeout);
   impl_->post([im = impl_.get(), id, data = wrap(id, command)]() mutable {
     if (auto st = im->rn->propose(std::move(data)); !st) im->fail_waiter(id, st.err());
   });
@@ -412,14 +415,7 @@ std::future<proposal_result> node::propose(std::string command, std::chrono::mil
 
 std::future<proposal_result> node::propose_conf_change(const raft::conf_change& cc,
                                                        std::chrono::milliseconds timeout) {
-  const std::uint64_t id = impl_->next_id++;
-  std::future<proposal_result> f;
-  {
-    std::lock_guard lock(impl_->wait_mu);
-    auto& w = impl_->proposals[id];
-    w.deadline = clock::now() + timeout;
-    f = w.promise.get_future();
-  }
+  auto [id, f] = impl_->add_proposal(timeout);
   raft::conf_change tagged = cc;
   std::string ctx(8, '\0');
   for (int i = 0; i < 8; ++i)
