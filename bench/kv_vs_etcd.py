@@ -5,7 +5,8 @@ Three fsync-durable servers of each system on 127.0.0.1 (Sundial: production tim
 100 ms, election 1 s; etcd: its defaults, the same), driven by wrk over HTTP/JSON (Sundial's
 PUT /v1/kv/{key}; etcd's POST /v3/kv/put gateway), requests sent to the leader. Measures
 sequential write latency (p50/p99, one connection), throughput with 1, 8, 64 and 256
-connections, and failover time after kill -9 of the leader (until a write succeeds on a
+connections (both clusters up side by side, points alternating between them, median of
+--rounds rounds), and failover time after kill -9 of the leader (until a write succeeds on a
 survivor; median of 10). Prints each figure with the Sundial/etcd ratio from this run and
 writes bench/results/kv_vs_etcd.txt.
 
@@ -267,22 +268,37 @@ def main():
     ap.add_argument("--sundial", default=os.path.join(ROOT, "build", "bin", "sundial"))
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--failovers", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "kv_vs_etcd.txt"))
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="sundial-bench-")
     results = {}
     lines = []
+    systems = [SundialCluster(args.sundial, os.path.join(root, "s")), EtcdCluster(os.path.join(root, "e"))]
     try:
-        for system in (SundialCluster(args.sundial, os.path.join(root, "s")), EtcdCluster(os.path.join(root, "e"))):
-            leader = system.start()
-            target = system.put_path(leader)
-            res = {"sequential": run_wrk(system, target, 1, args.seconds, root)}
-            for c in (8, 64, 256):
-                res[f"c{c}"] = run_wrk(system, target, c, args.seconds, root)
+        # Both clusters run side by side and the load points alternate between them, round
+        # after round: drift in this shared machine's speed hits both alike. Each figure is the
+        # median over the rounds.
+        targets = {}
+        for system in systems:
+            targets[system.name] = system.put_path(system.start())
+        samples = {system.name: {} for system in systems}
+        for _ in range(args.rounds):
+            for point, c in (("sequential", 1), ("c8", 8), ("c64", 64), ("c256", 256)):
+                for system in systems:
+                    samples[system.name].setdefault(point, []).append(
+                        run_wrk(system, targets[system.name], c, args.seconds, root))
+        for system in systems:
+            res = {}
+            for point, runs in samples[system.name].items():
+                res[point] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                res[point]["errors"] = sum(r["errors"] for r in runs)
+                res[point]["p99_all"] = [r["p99_us"] / 1000 for r in runs]
             res["failover_median_s"], res["failover_all"] = failover(system, args.failovers)
-            system.stop()
             results[system.name] = res
     finally:
+        for system in systems:
+            system.stop()
         shutil.rmtree(root, ignore_errors=True)
 
     s, e = results["sundial"], results["etcd"]
@@ -291,7 +307,7 @@ def main():
         lines.append(f"{label:34} {sv:12.1f} {ev:12.1f} {unit:8} sundial/etcd {ratio:6.2f}"
                      + ("  (higher is better)" if higher_better else "  (lower is better)"))
     lines.append(f"# Sundial vs etcd {subprocess.run(['etcd', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
-    lines.append(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {os.cpu_count()} cores; 3 servers each on 127.0.0.1, fsync on; wrk, {args.seconds}s per point")
+    lines.append(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {os.cpu_count()} cores; 3 servers each on 127.0.0.1, fsync on; wrk, {args.seconds}s per point, median of {args.rounds} alternating rounds")
     lines.append(f"{'measure':34} {'sundial':>12} {'etcd':>12}")
     row("sequential write p50", s["sequential"]["p50_us"] / 1000, e["sequential"]["p50_us"] / 1000, "ms", False)
     row("sequential write p99", s["sequential"]["p99_us"] / 1000, e["sequential"]["p99_us"] / 1000, "ms", False)
@@ -303,6 +319,8 @@ def main():
     row("failover after kill -9 (median)", s["failover_median_s"], e["failover_median_s"], "s", False)
     lines.append(f"errors (non-2xx/timeouts): sundial {sum(s[k]['errors'] for k in ('sequential','c8','c64','c256'))}, "
                  f"etcd {sum(e[k]['errors'] for k in ('sequential','c8','c64','c256'))}")
+    lines.append("sequential p99 per round (ms): sundial " + " ".join(f"{v:.1f}" for v in s["sequential"]["p99_all"])
+                 + " | etcd " + " ".join(f"{v:.1f}" for v in e["sequential"]["p99_all"]))
     lines.append("failover samples (s): sundial " + " ".join(f"{t:.2f}" for t in s["failover_all"])
                  + " | etcd " + " ".join(f"{t:.2f}" for t in e["failover_all"]))
     text = "\n".join(lines) + "\n"

@@ -456,6 +456,12 @@ void server::stop() {
   impl_->rcv.n = nullptr;
   if (impl_->net) impl_->net->stop();
   impl_->node.reset();
+  // A clean stop leaves the whole log in LMDB and the write-ahead file empty (a crash leaves
+  // it to be replayed at the next start).
+  if (impl_->disk) {
+    if (auto st = impl_->disk->checkpoint(); !st)
+      spdlog::error("could not checkpoint the Raft log at shutdown: {}", st.err().message);
+  }
   impl_->disk.reset();
   if (!impl_->temp_dir.empty()) std::filesystem::remove_all(impl_->temp_dir);
 }

@@ -8,6 +8,7 @@
 #include "raft/codec.h"
 #include "storage/crc32c.h"
 #include "storage/file_util.h"
+#include "storage/wal.h"
 
 namespace sundial::storage {
 
@@ -62,6 +63,66 @@ MDB_val val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
 }
 
+void put_len(std::string& out, std::size_t n) {
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>(n >> (8 * i)));
+}
+
+// A write-ahead record: one save()'s hard state (optional) and entries.
+std::string encode_wal_record(const std::optional<raft::hard_state>& hs,
+                              const std::vector<entry>& es) {
+  std::string out(1, hs ? '\1' : '\0');
+  if (hs) {
+    const std::string h = raft::codec::encode(*hs);
+    put_len(out, h.size());
+    out += h;
+  }
+  for (const auto& e : es) {
+    const std::string b = raft::codec::encode(e);
+    put_len(out, b.size());
+    out += b;
+  }
+  return out;
+}
+
+struct wal_record {
+  std::optional<raft::hard_state> hs;
+  std::vector<entry> es;
+};
+
+std::optional<wal_record> decode_wal_record(std::string_view in) {
+  if (in.empty() || static_cast<unsigned char>(in[0]) > 1) return std::nullopt;
+  wal_record r;
+  const bool has_hs = in[0] == 1;
+  in.remove_prefix(1);
+  auto next = [&]() -> std::optional<std::string_view> {
+    if (in.size() < 4) return std::nullopt;
+    std::size_t n = 0;
+    for (int i = 3; i >= 0; --i)
+      n = (n << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+    if (in.size() - 4 < n) return std::nullopt;
+    std::string_view b = in.substr(4, n);
+    in.remove_prefix(4 + n);
+    return b;
+  };
+  if (has_hs) {
+    auto b = next();
+    if (!b) return std::nullopt;
+    auto h = raft::codec::decode_hard_state(*b);
+    if (!h) return std::nullopt;
+    r.hs = *h;
+  }
+  while (!in.empty()) {
+    auto b = next();
+    if (!b) return std::nullopt;
+    auto e = raft::codec::decode_entry(*b);
+    if (!e) return std::nullopt;
+    if (!r.es.empty() && e->index != r.es.back().index.next()) return std::nullopt;
+    r.es.push_back(std::move(e).value());
+  }
+  return r;
+}
+
 // Compaction point: the log holds entries after `index`; `term` is entry `index`'s term.
 struct compacted_point {
   index_t index;
@@ -89,6 +150,14 @@ struct raft_storage::impl {
   std::deque<entry> cache;
   mutable std::optional<raft::snapshot> snap_cache;
   bool is_new = true;
+
+  std::optional<wal_file> wal;
+  // What is durable in the write-ahead file but not yet in LMDB: the entries from dirty_from
+  // on and, when hard_dirty, the hard state. Invariant: the cache holds every entry >=
+  // dirty_from (it is the only copy outside the write-ahead file).
+  std::optional<index_t> dirty_from;
+  bool hard_dirty = false;
+  std::size_t dirty_entries = 0;
 
   ~impl() {
     if (env) mdb_env_close(env);
@@ -164,6 +233,138 @@ struct raft_storage::impl {
     }
     mdb_cursor_close(c);
     return {};
+  }
+
+  void mark_dirty(const std::optional<raft::hard_state>& hs, const std::vector<entry>& es) {
+    if (hs) hard_dirty = true;
+    if (!es.empty()) {
+      const index_t first = es.front().index;
+      if (!dirty_from || first < *dirty_from) dirty_from = first;
+      dirty_entries = es.back().index - *dirty_from + 1;
+    }
+  }
+
+  // Writes one save's durable parts in one synced LMDB transaction.
+  base::status write_direct(const std::optional<raft::hard_state>& hs, const std::vector<entry>& es,
+                            const std::optional<raft::snapshot>& snap) {
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(env, nullptr, 0, &txn); rc != 0)
+      return lmdb_error(db_path, "begin", rc);
+    auto abort_with = [&](base::status st) {
+      mdb_txn_abort(txn);
+      return st;
+    };
+    if (snap) {
+      if (auto st = truncate_from(txn, index_t{0}); !st) return abort_with(st);
+      if (auto st = put_meta(txn, "snapshot", raft::codec::encode(snap->metadata)); !st)
+        return abort_with(st);
+      const entry point{snap->metadata.term, snap->metadata.index, raft::entry_type::normal, {}};
+      if (auto st = put_meta(txn, "compacted", raft::codec::encode(point)); !st)
+        return abort_with(st);
+    }
+    if (!es.empty()) {
+      if (auto st = truncate_from(txn, es.front().index); !st) return abort_with(st);
+      if (auto st = put_entries(txn, es.begin(), es.end()); !st) return abort_with(st);
+    }
+    if (hs) {
+      if (auto st = put_meta(txn, "hard_state", raft::codec::encode(*hs)); !st)
+        return abort_with(st);
+    }
+    // One durable commit (LMDB fsyncs on commit unless sync is off).
+    return commit(txn);
+  }
+
+  template <typename It>
+  base::status put_entries(MDB_txn* txn, It begin, It end) {
+    for (It e = begin; e != end; ++e) {
+      const std::string key = key_of(e->index);
+      const std::string sealed = seal(raft::codec::encode(*e));
+      MDB_val k = val(key), v = val(sealed);
+      if (int rc = mdb_put(txn, entries_db, &k, &v, 0); rc != 0)
+        return lmdb_error(db_path, "write entry", rc);
+    }
+    return {};
+  }
+
+  // Moves what is pending in the write-ahead file into LMDB (one synced commit), then empties
+  // the write-ahead file. Caller holds the mutex.
+  base::status checkpoint() {
+    if (!wal) return {};
+    if (dirty_from || hard_dirty) {
+      MDB_txn* txn = nullptr;
+      if (int rc = mdb_txn_begin(env, nullptr, 0, &txn); rc != 0)
+        return lmdb_error(db_path, "begin", rc);
+      base::status st;
+      if (dirty_from) {
+        SUNDIAL_ASSERT(!cache.empty() && cache.front().index <= *dirty_from,
+                       "pending entries must still be in the cache");
+        st = truncate_from(txn, *dirty_from);
+        if (st) {
+          st =
+              put_entries(txn, cache.begin() + static_cast<long>(*dirty_from - cache.front().index),
+                          cache.end());
+        }
+      }
+      if (st && hard_dirty) st = put_meta(txn, "hard_state", raft::codec::encode(hard));
+      if (!st) {
+        mdb_txn_abort(txn);
+        return st;
+      }
+      if (auto c = commit(txn); !c) return c;
+      dirty_from.reset();
+      hard_dirty = false;
+      dirty_entries = 0;
+    }
+    if (wal->used() > 0) return wal->reset();
+    return {};
+  }
+
+  // The in-memory mirror of a durable save.
+  void mirror(const std::optional<raft::hard_state>& hs, const std::vector<entry>& es,
+              const std::optional<raft::snapshot>& snap) {
+    if (snap) {
+      snap_meta = snap->metadata;
+      compacted = compacted_point{snap->metadata.index, snap->metadata.term};
+      terms.clear();
+      cache.clear();
+      snap_cache = *snap;
+    }
+    if (!es.empty()) {
+      const index_t first = es.front().index;
+      terms.resize(first - compacted.index.next());
+      while (!cache.empty() && cache.back().index >= first)
+        cache.pop_back();
+      if (!cache.empty() && cache.back().index.next() != first) cache.clear();
+      for (const auto& e : es) {
+        terms.push_back(e.term);
+        cache.push_back(e);
+      }
+      while (cache.size() > opt.cache_entries && (!dirty_from || cache.front().index < *dirty_from))
+        cache.pop_front();
+    }
+    if (hs) hard = *hs;
+    is_new = false;
+  }
+
+  // Applies the write-ahead file's records (read at open) to the loaded state, then
+  // checkpoints them into LMDB.
+  base::status replay(const std::vector<std::string>& records) {
+    for (const auto& bytes : records) {
+      auto r = decode_wal_record(bytes);
+      if (!r) return fail(errc::corruption, wal->path() + ": a record does not decode");
+      // Entries already compacted away in LMDB are older than the records that follow.
+      std::vector<entry> es;
+      for (auto& e : r->es)
+        if (e.index > compacted.index) es.push_back(std::move(e));
+      if (!es.empty() && es.front().index > last().next()) {
+        return fail(errc::corruption,
+                    fmt::format("{}: entries at {} do not follow the log ending at {}", wal->path(),
+                                es.front().index.value(), last().value()));
+      }
+      mark_dirty(r->hs, es);
+      mirror(r->hs, es, std::nullopt);
+    }
+    return checkpoint();
   }
 
   base::status commit(MDB_txn* txn) {
@@ -270,6 +471,13 @@ base::result<std::unique_ptr<raft_storage>> raft_storage::open(const std::string
   }
   mdb_cursor_close(c);
   mdb_txn_abort(txn);
+  if (options.wal_bytes > 0) {
+    std::vector<std::string> records;
+    auto w = wal_file::open(raft_dir + "/wal", options.wal_bytes, options.sync, records);
+    if (!w) return w.err();
+    im->wal = std::move(w).value();
+    if (auto st = im->replay(records); !st) return st.err();
+  }
   if (im->hard.commit > im->last()) {
     return im->corrupt(fmt::format("hard state commit {} is past the last entry {}",
                                    im->hard.commit.value(), im->last().value()));
@@ -350,33 +558,46 @@ base::result<std::vector<entry>> raft_storage::entries(index_t lo, index_t hi,
     out.push_back(std::move(e));
     return true;
   };
-  if (!im.cache.empty() && lo >= im.cache.front().index) {
-    for (index_t i = lo; i < hi; i = i.next()) {
-      if (!add(im.cache[i - im.cache.front().index])) break;
+  // LMDB is current below the cache (entries pending in the write-ahead file are all cached).
+  const index_t split = im.cache.empty() ? hi : std::min(hi, im.cache.front().index);
+  if (lo < split) {
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(im.env, nullptr, MDB_RDONLY, &txn); rc != 0)
+      return lmdb_error(im.db_path, "begin", rc);
+    MDB_cursor* c = nullptr;
+    mdb_cursor_open(txn, im.entries_db, &c);
+    const std::string start = key_of(lo);
+    MDB_val k = val(start), v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+    base::status err;
+    bool full = false;
+    index_t expect = lo;
+    while (rc == 0 && index_of(k) < split) {
+      auto e = im.decode_entry(k, v);
+      if (!e) {
+        err = e.err();
+        break;
+      }
+      if (e->index != expect) {
+        err = im.corrupt(fmt::format("log entry {} is missing", expect.value()));
+        break;
+      }
+      expect = expect.next();
+      if (!add(std::move(e).value())) {
+        full = true;
+        break;
+      }
+      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
-    return out;
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (!err) return err.err();
+    if (full) return out;
+    if (expect != split) return im.corrupt(fmt::format("log entry {} is missing", expect.value()));
   }
-  MDB_txn* txn = nullptr;
-  if (int rc = mdb_txn_begin(im.env, nullptr, MDB_RDONLY, &txn); rc != 0)
-    return lmdb_error(im.db_path, "begin", rc);
-  MDB_cursor* c = nullptr;
-  mdb_cursor_open(txn, im.entries_db, &c);
-  const std::string start = key_of(lo);
-  MDB_val k = val(start), v;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
-  base::status err;
-  while (rc == 0 && index_of(k) < hi) {
-    auto e = im.decode_entry(k, v);
-    if (!e) {
-      err = e.err();
-      break;
-    }
-    if (!add(std::move(e).value())) break;
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  for (index_t i = std::max(lo, split); i < hi; i = i.next()) {
+    if (!add(im.cache[i - im.cache.front().index])) break;
   }
-  mdb_cursor_close(c);
-  mdb_txn_abort(txn);
-  if (!err) return err.err();
   return out;
 }
 
@@ -420,78 +641,40 @@ base::status raft_storage::save(const std::optional<raft::hard_state>& hs,
     if (auto st = im.snaps->save(*snap); !st) return st;
   }
   std::lock_guard lock(im.mutex);
-  MDB_txn* txn = nullptr;
-  if (int rc = mdb_txn_begin(im.env, nullptr, 0, &txn); rc != 0)
-    return lmdb_error(im.db_path, "begin", rc);
-  auto abort_with = [&](base::status st) {
-    mdb_txn_abort(txn);
-    return st;
-  };
-  compacted_point new_compacted = im.compacted;
-  if (snap) {
-    if (auto st = im.truncate_from(txn, index_t{0}); !st) return abort_with(st);
-    if (auto st = im.put_meta(txn, "snapshot", raft::codec::encode(snap->metadata)); !st)
-      return abort_with(st);
-    new_compacted = compacted_point{snap->metadata.index, snap->metadata.term};
-    if (auto st = im.put_meta(
-            txn, "compacted",
-            raft::codec::encode(
-                entry{new_compacted.term, new_compacted.index, raft::entry_type::normal, {}}));
-        !st) {
-      return abort_with(st);
-    }
-  }
   if (!es.empty()) {
     const index_t first = es.front().index;
-    const index_t last = snap ? new_compacted.index : im.last();
-    if (first <= new_compacted.index || first > last.next()) {
-      return abort_with(
-          fail(errc::internal, fmt::format("{}: entries at {} do not follow the log ending at {}",
-                                           im.db_path, first.value(), last.value())));
-    }
-    if (first <= last) {
-      if (auto st = im.truncate_from(txn, first); !st) return abort_with(st);
-    }
-    for (const auto& e : es) {
-      const std::string key = key_of(e.index);
-      const std::string sealed = seal(raft::codec::encode(e));
-      MDB_val k = val(key), v = val(sealed);
-      if (int rc = mdb_put(txn, im.entries_db, &k, &v, MDB_APPEND * 0); rc != 0) {
-        return abort_with(lmdb_error(im.db_path, "write entry", rc));
-      }
+    const index_t floor = snap ? snap->metadata.index : im.compacted.index;
+    const index_t last = snap ? snap->metadata.index : im.last();
+    if (first <= floor || first > last.next()) {
+      return fail(errc::internal,
+                  fmt::format("{}: entries at {} do not follow the log ending at {}", im.db_path,
+                              first.value(), last.value()));
     }
   }
-  if (hs) {
-    if (auto st = im.put_meta(txn, "hard_state", raft::codec::encode(*hs)); !st)
-      return abort_with(st);
-  }
-  // One durable commit for the whole ready (LMDB fsyncs on commit unless sync is off).
-  if (auto st = im.commit(txn); !st) return st;
-
-  // Mirror in memory.
-  if (snap) {
-    im.snap_meta = snap->metadata;
-    im.compacted = new_compacted;
-    im.terms.clear();
-    im.cache.clear();
-    im.snap_cache = *snap;
-  }
-  if (!es.empty()) {
-    const index_t first = es.front().index;
-    im.terms.resize(first - im.compacted.index.next());
-    while (!im.cache.empty() && im.cache.back().index >= first)
-      im.cache.pop_back();
-    if (!im.cache.empty() && im.cache.back().index.next() != first) im.cache.clear();
-    for (const auto& e : es) {
-      im.terms.push_back(e.term);
-      im.cache.push_back(e);
+  if (im.wal && !snap) {
+    const std::string record = encode_wal_record(hs, es);
+    if (!im.wal->fits(record.size())) {
+      if (auto st = im.checkpoint(); !st) return st;
     }
-    while (im.cache.size() > im.opt.cache_entries)
-      im.cache.pop_front();
+    if (im.wal->fits(record.size())) {
+      if (auto st = im.wal->append(record); !st) return st;
+      im.mark_dirty(hs, es);
+      im.mirror(hs, es, std::nullopt);
+      if (im.dirty_entries >= im.opt.checkpoint_entries) return im.checkpoint();
+      return {};
+    }
   }
-  if (hs) im.hard = *hs;
-  im.is_new = false;
+  // Snapshots (rare) and records larger than the write-ahead file go straight to LMDB, after
+  // what is pending there.
+  if (auto st = im.checkpoint(); !st) return st;
+  if (auto st = im.write_direct(hs, es, snap); !st) return st;
+  im.mirror(hs, es, snap);
   return {};
+}
+
+base::status raft_storage::checkpoint() {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->checkpoint();
 }
 
 base::status raft_storage::create_snapshot(index_t i, const raft::conf_state& cs,
@@ -511,6 +694,8 @@ base::status raft_storage::create_snapshot(index_t i, const raft::conf_state& cs
   raft::snapshot snap{std::move(data), raft::snapshot_metadata{cs, i, t}};
   if (auto st = im.snaps->save(snap); !st) return st;
   std::lock_guard lock(im.mutex);
+  // Compaction edits LMDB, so LMDB must hold everything first.
+  if (auto st = im.checkpoint(); !st) return st;
   const index_t cut{i.value() > retain ? i.value() - retain : 0};
   compacted_point new_compacted = im.compacted;
   if (cut > im.compacted.index)

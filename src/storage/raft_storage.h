@@ -1,11 +1,18 @@
 #pragma once
-// The durable Raft log: entries, hard state and the snapshot point in LMDB (one write
-// transaction and one fsynced commit per ready: group commit), snapshot data in checksummed
-// files (snapshot_files.h). Every stored record carries a CRC-32C; a record that fails it is
-// reported with the file and index and never used.
+// The durable Raft log: entries, hard state and the snapshot point in LMDB, snapshot data in
+// checksummed files (snapshot_files.h). Every stored record carries a CRC-32C; a record that
+// fails it is reported with the file and index and never used.
+//
+// Group commit: one ready's entries and hard state become durable together before save()
+// returns. They go first to a write-ahead file (wal.h: one fdatasync, where an LMDB commit
+// costs two) and are kept in memory; a checkpoint writes everything pending to LMDB in one
+// synced transaction and then empties the write-ahead file. Checkpoints happen when the
+// write-ahead file fills, after `checkpoint_entries` entries, and before snapshots and
+// compaction. Opening replays what the write-ahead file holds into LMDB (replay is
+// idempotent, so a crash between the LMDB commit and the reset is harmless).
 //
 // Layout under `dir`: raft/data.mdb (LMDB: "entries" keyed by big-endian index, "meta" with
-// hard_state, snapshot and compacted records) and snap/*.snap.
+// hard_state, snapshot and compacted records), raft/wal and snap/*.snap.
 
 #include <deque>
 #include <memory>
@@ -24,6 +31,10 @@ struct storage_options {
   std::size_t keep_snapshots = 3;
   std::size_t cache_entries = 8192;  // recent entries kept decoded in memory
   bool sync = true;  // fsync every save; false only for tests that simulate power loss otherwise
+  // Size of the write-ahead file (zero-filled once); 0 writes every save straight to LMDB.
+  std::uint64_t wal_bytes = std::uint64_t{16} << 20;
+  // Entries held in the write-ahead file (and in memory) before a checkpoint to LMDB.
+  std::size_t checkpoint_entries = 4096;
 };
 
 class raft_storage final : public raft::log_storage {
@@ -64,6 +75,8 @@ class raft_storage final : public raft::log_storage {
                                std::uint64_t retain = 0);
   // Reads every stored entry and checks its checksum.
   base::status verify() const;
+  // Writes what the write-ahead file holds to LMDB now (tests; shutdown).
+  base::status checkpoint();
 
   const std::string& path() const { return db_path_; }
 
