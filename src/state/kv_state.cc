@@ -1,5 +1,7 @@
 #include "state/kv_state.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -90,6 +92,15 @@ apply_outcome parse_outcome(std::string_view text) {
 }
 
 std::string kv_state::apply(raft::index_t index, std::string_view command) {
+  if (!command.empty() && jobs_) {
+    const auto t = static_cast<std::uint8_t>(command[0]);
+    if (t >= first_job_command && t <= last_job_command) {
+      std::string out = jobs_->apply(t, command.substr(1));
+      std::lock_guard lock(mu_);
+      applied_ = index.value();
+      return out;
+    }
+  }
   std::lock_guard lock(mu_);
   applied_ = index.value();
   if (command.empty()) return "error empty command";
@@ -148,6 +159,13 @@ std::string kv_state::snapshot() {
     pm->set_rpc_addr(m.rpc_addr);
     pm->set_http_addr(m.http_addr);
   }
+  if (jobs_) {
+    if (auto st = jobs_->save(*img.mutable_job_store()); !st) {
+      // A snapshot without the jobs would lose them at the next compaction: stop instead.
+      spdlog::critical("state: the job store cannot be saved in a snapshot: {}", st.err().message);
+      std::abort();
+    }
+  }
   return img.SerializeAsString();
 }
 
@@ -162,6 +180,9 @@ base::status kv_state::restore(std::string_view image) {
   std::map<std::uint64_t, member_info> members;
   for (const auto& m : img.members())
     members[m.id()] = member_info{m.id(), m.name(), m.rpc_addr(), m.http_addr()};
+  if (jobs_) {
+    if (auto st = jobs_->restore(img.job_store()); !st) return st;
+  }
   std::lock_guard lock(mu_);
   kv_ = std::move(kv);
   members_ = std::move(members);

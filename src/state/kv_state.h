@@ -14,13 +14,14 @@
 
 #include "base/result.h"
 #include "raft_node/node.h"
+#include "state/job_store.h"
 
 namespace sundial::state {
 
 enum class command_type : std::uint8_t {
   kv_put = 1,
   kv_delete = 2,
-  // 3.. reserved for the job store and the scheduler (SetJob, DeleteJob, ...).
+  // 3..10: the job store's commands (job_store.h); later ranges: the scheduler's.
 };
 
 inline constexpr std::size_t max_key_bytes = 512;
@@ -59,6 +60,10 @@ base::status validate_key(std::string_view key);
 
 class kv_state final : public raft_node::state_machine {
  public:
+  // Routes the job store's command types to `jobs` and includes it in snapshots. Called once,
+  // before the node starts.
+  void attach(job_store* jobs) { jobs_ = jobs; }
+
   // raft_node::state_machine
   std::string apply(raft::index_t index, std::string_view command) override;
   std::string snapshot() override;
@@ -80,6 +85,7 @@ class kv_state final : public raft_node::state_machine {
   std::map<std::string, kv_entry, std::less<>> kv_;
   std::map<std::uint64_t, member_info> members_;
   std::uint64_t applied_ = 0;
+  job_store* jobs_ = nullptr;
 };
 
 }  // namespace sundial::state

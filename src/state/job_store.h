@@ -1,0 +1,110 @@
+#pragma once
+// The replicated jobs and executions, stored in LMDB (<data-dir>/state/data.mdb) so that the
+// heap does not grow with them. apply() runs on the Raft apply thread (LMDB's single writer);
+// reads use their own read transactions from any thread and never block apply (MVCC).
+//
+// Tables: jobs (name -> pb::Job), next (big-endian next fire + name: the "next" index),
+// execs (name \0 big-endian started_at id -> pb::Execution; a job's history is one key range,
+// oldest first, so pruning removes the range's first keys), exec_ids (name \0 id -> exec key),
+// meta (the pause flag).
+//
+// The store is derived from the Raft log: it is rebuilt at start from the latest snapshot and
+// the log after it (the files are wiped at open). Commands arrive as (type, protobuf body).
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "state.pb.h"
+
+namespace sundial::state {
+
+// Command type bytes of the job store (kv_state owns 1 and 2).
+enum class job_command : std::uint8_t {
+  set_job = 3,
+  delete_job = 4,
+  toggle_job = 5,
+  set_execution = 6,
+  execution_done = 7,
+  delete_executions = 8,
+  set_pause = 9,
+  set_jobs = 10,  // several jobs at once, all or nothing (restore)
+};
+inline constexpr std::uint8_t first_job_command = 3;
+inline constexpr std::uint8_t last_job_command = 10;
+
+// What apply returns to the proposer: ok with the affected job (if any), or an error code and
+// a message for the API to map onto an HTTP status.
+struct job_outcome {
+  bool ok = false;
+  base::errc code = base::errc::internal;
+  std::string message;
+  std::optional<pb::Job> job;
+};
+std::string encode_outcome(const job_outcome& o);
+job_outcome decode_outcome(std::string_view text);
+
+// Encodes a command: its type byte then the message.
+std::string encode_command(job_command type, const google::protobuf::Message& body);
+
+struct job_query {
+  std::string q;       // substring of name or displayname
+  std::string status;  // success | failed | untriggered | ""
+  std::optional<bool> disabled;
+  std::map<std::string, std::string> metadata;  // all must match
+  std::string sort = "name";  // name, displayname, schedule, success_count, error_count,
+                              // last_success, last_error, next
+  bool descending = false;
+  std::uint64_t start = 0;
+  std::optional<std::uint64_t> end;  // exclusive; none: to the end
+};
+
+struct job_page {
+  std::vector<pb::Job> jobs;
+  std::uint64_t total = 0;  // matching jobs before slicing
+};
+
+struct execution_query {
+  bool descending = true;  // newest first
+  std::uint64_t start = 0;
+  std::optional<std::uint64_t> end;
+};
+
+struct execution_page {
+  std::vector<pb::Execution> executions;
+  std::uint64_t total = 0;
+};
+
+class job_store {
+ public:
+  static base::result<std::unique_ptr<job_store>> open(const std::string& dir);
+  ~job_store();
+  job_store(const job_store&) = delete;
+  job_store& operator=(const job_store&) = delete;
+
+  // Applies one command (type in [first_job_command, last_job_command]); deterministic.
+  std::string apply(std::uint8_t type, std::string_view body);
+  // The whole store, for a Raft snapshot.
+  base::status save(pb::JobStoreImage& image) const;
+  // Replaces the whole store with `image` in one transaction.
+  base::status restore(const pb::JobStoreImage& image);
+
+  base::result<std::optional<pb::Job>> get(const std::string& name) const;
+  base::result<job_page> list(const job_query& q) const;
+  base::result<execution_page> executions(const std::string& job, const execution_query& q) const;
+  base::result<std::optional<pb::Execution>> execution(const std::string& job,
+                                                       const std::string& id) const;
+  bool paused() const;
+  base::result<std::uint64_t> job_count() const;
+
+  struct impl;
+
+ private:
+  explicit job_store(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sundial::state
