@@ -1,5 +1,7 @@
 #include "api/kv_api.h"
 
+#include "api/answers.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -10,49 +12,11 @@ namespace {
 using nlohmann::json;
 using raft_node::outcome;
 
-response json_ok(int status, const json& body) {
-  return response{status, "application/json", body.dump() + "\n", {}};
-}
-
 json member_json(const state::member_info& m) {
   return json{{"id", std::to_string(m.id)},
               {"name", m.name},
               {"rpc_addr", m.rpc_addr},
               {"http_addr", m.http_addr}};
-}
-
-// Maps a Raft outcome that is not "committed" to an HTTP answer.
-response refused(const raft_node::proposal_result& r, state::kv_state& kv) {
-  switch (r.status) {
-    case outcome::not_leader: {
-      std::string msg = "no leader is available yet; retry shortly";
-      if (r.leader != raft::no_node) {
-        if (auto m = kv.member(r.leader.value()))
-          msg = "not the leader; the leader is " + m->name + " at " + m->http_addr;
-      }
-      return json_error(503, msg);
-    }
-    case outcome::dropped:
-      return json_error(503, "the cluster refused the write: " + r.message);
-    case outcome::timeout:
-      return json_error(503,
-                        "no outcome within the timeout (the write may still commit): " + r.message);
-    case outcome::stopped:
-      return json_error(503, "this node is shutting down");
-    case outcome::committed:
-      break;
-  }
-  return json_error(500, "unexpected outcome");
-}
-
-std::optional<std::uint64_t> parse_index(const std::string& s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api/http_server.h"
+#include "api/jobs_api.h"
 #include "api/kv_api.h"
 #include "raft/codec.h"
 #include "raft_node/node.h"
@@ -68,6 +69,7 @@ struct server::impl : transport::pb::Cluster::Service {
   state::member_info self;
   std::string temp_dir;  // dev mode
   std::unique_ptr<storage::raft_storage> disk;
+  std::unique_ptr<state::job_store> jobs;  // declared before kv: kv points to it
   state::kv_state kv;
   node_receiver rcv;
   std::unique_ptr<transport::grpc_transport> net;
@@ -338,6 +340,10 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   auto disk = storage::raft_storage::open(data_dir);
   if (!disk) return disk.err();
   im->disk = std::move(disk).value();
+  auto jobs = state::job_store::open(data_dir + "/state");
+  if (!jobs) return jobs.err();
+  im->jobs = std::move(jobs).value();
+  im->kv.attach(im->jobs.get());
 
   // Transport and cluster service first: formation needs them answering.
   auto rpc = api::split_host_port(o.rpc_addr);
@@ -401,6 +407,13 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   }
 
   api::register_kv_routes(im->http, *im->node, im->kv);
+  api::jobs_api_options jopt;
+  jopt.now_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  api::register_job_routes(im->http, *im->node, im->kv, *im->jobs, jopt);
   // Per-peer transport status (active since, bytes, drops, last error) for operators.
   im->http.route("GET", "/v1/raft/transport", [pim](const api::request&) {
     nlohmann::json out = nlohmann::json::array();

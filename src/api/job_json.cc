@@ -1,0 +1,289 @@
+#include "api/job_json.h"
+
+#include <fmt/format.h>
+
+#include "base/time_format.h"
+#include "cron/schedule.h"
+
+namespace sundial::api {
+
+using base::errc;
+using base::fail;
+using nlohmann::json;
+namespace pb = state::pb;
+
+namespace {
+
+base::failure wrong_type(const std::string& field, const char* want) {
+  return fail(errc::invalid_argument, fmt::format("{} must be {}", field, want));
+}
+
+base::status get_string(const json& b, const char* field, std::string* out) {
+  auto it = b.find(field);
+  if (it == b.end() || it->is_null()) return {};
+  if (!it->is_string()) return wrong_type(field, "a string");
+  *out = it->get<std::string>();
+  return {};
+}
+
+base::status get_bool(const json& b, const char* field, bool* out) {
+  auto it = b.find(field);
+  if (it == b.end() || it->is_null()) return {};
+  if (!it->is_boolean()) return wrong_type(field, "true or false");
+  *out = it->get<bool>();
+  return {};
+}
+
+template <typename T>
+base::status get_unsigned(const json& b, const char* field, T max, T* out) {
+  auto it = b.find(field);
+  if (it == b.end() || it->is_null()) return {};
+  if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<std::int64_t>() >= 0))
+    return wrong_type(field, "a non-negative integer");
+  const auto v = it->get<std::uint64_t>();
+  if (v > static_cast<std::uint64_t>(max))
+    return fail(errc::invalid_argument, fmt::format("{} {} is too large", field, v));
+  *out = static_cast<T>(v);
+  return {};
+}
+
+template <typename Map>
+base::status get_map(const json& b, const std::string& field, const json* value, Map* out) {
+  (void)b;
+  if (!value || value->is_null()) return {};
+  if (!value->is_object()) return wrong_type(field, "an object of strings");
+  for (auto it = value->begin(); it != value->end(); ++it) {
+    if (!it.value().is_string())
+      return wrong_type(fmt::format("{}[{}]", field, it.key()), "a string");
+    (*out)[it.key()] = it.value().get<std::string>();
+  }
+  return {};
+}
+
+base::status get_duration(const json& b, const char* field, std::int64_t* out) {
+  auto it = b.find(field);
+  if (it == b.end() || it->is_null()) return {};
+  if (it->is_number_integer()) {
+    const auto v = it->get<std::int64_t>();
+    if (v < 0) return fail(errc::invalid_argument, fmt::format("{} must not be negative", field));
+    *out = v;
+    return {};
+  }
+  if (!it->is_string()) return wrong_type(field, "a duration such as \"90s\" or \"1h30m\"");
+  auto d = cron::parse_duration(it->get<std::string>());
+  if (!d) return fail(errc::invalid_argument, fmt::format("{}: {}", field, d.err().message));
+  *out = d->count();
+  return {};
+}
+
+base::status get_instant(const json& b, const char* field, std::int64_t* out) {
+  auto it = b.find(field);
+  if (it == b.end() || it->is_null()) return {};
+  if (!it->is_string()) return wrong_type(field, "an RFC 3339 instant or null");
+  const std::string text = it->get<std::string>();
+  if (text.empty()) return {};
+  auto t = base::parse_rfc3339(text);
+  if (!t) return fail(errc::invalid_argument, fmt::format("{}: {}", field, t.err().message));
+  *out = t->time_since_epoch().count();
+  return {};
+}
+
+json instant_or_null(std::int64_t us) {
+  if (us == 0) return nullptr;
+  using namespace std::chrono;
+  return base::format_rfc3339_utc(
+      base::seconds_time{duration_cast<seconds>(microseconds{us >= 0 ? us : us - 999999})});
+}
+
+std::string duration_text(std::int64_t s) {
+  if (s == 0) return "0s";
+  std::string out;
+  if (s >= 3600) out += std::to_string(s / 3600) + "h", s %= 3600;
+  if (s >= 60) out += std::to_string(s / 60) + "m", s %= 60;
+  if (s > 0) out += std::to_string(s) + "s";
+  return out;
+}
+
+template <typename Map>
+json map_json(const Map& m) {
+  json o = json::object();
+  for (const auto& [k, v] : m)
+    o[k] = v;
+  return o;
+}
+
+}  // namespace
+
+#define SUNDIAL_TRY(expr)                          \
+  do {                                             \
+    if (auto st_ = (expr); !st_) return st_.err(); \
+  } while (false)
+
+base::result<pb::Job> job_from_json(const json& b) {
+  if (!b.is_object()) return fail(errc::invalid_argument, "the body must be a JSON object (a job)");
+  pb::Job j;
+  for (auto [field, target] :
+       {std::pair{"name", j.mutable_name()}, std::pair{"displayname", j.mutable_displayname()},
+        std::pair{"schedule", j.mutable_schedule()}, std::pair{"timezone", j.mutable_timezone()},
+        std::pair{"owner", j.mutable_owner()}, std::pair{"owner_email", j.mutable_owner_email()},
+        std::pair{"concurrency", j.mutable_concurrency()},
+        std::pair{"parent_job", j.mutable_parent_job()},
+        std::pair{"executor", j.mutable_executor()},
+        std::pair{"misfire_policy", j.mutable_misfire_policy()},
+        std::pair{"dst_policy", j.mutable_dst_policy()},
+        std::pair{"retry_on", j.mutable_retry_on()}, std::pair{"target", j.mutable_target()},
+        std::pair{"routing", j.mutable_routing()}, std::pair{"on_parent", j.mutable_on_parent()}}) {
+    SUNDIAL_TRY(get_string(b, field, target));
+  }
+  bool disabled = false, ephemeral = false;
+  SUNDIAL_TRY(get_bool(b, "disabled", &disabled));
+  SUNDIAL_TRY(get_bool(b, "ephemeral", &ephemeral));
+  j.set_disabled(disabled);
+  j.set_ephemeral(ephemeral);
+  std::uint32_t retries = 0, history_limit = 0;
+  std::uint64_t output_limit = 0;
+  SUNDIAL_TRY(get_unsigned<std::uint32_t>(b, "retries", 1000000, &retries));
+  SUNDIAL_TRY(get_unsigned<std::uint32_t>(b, "history_limit", 100000000, &history_limit));
+  SUNDIAL_TRY(get_unsigned<std::uint64_t>(b, "output_limit", 1ull << 40, &output_limit));
+  j.set_retries(retries);
+  j.set_history_limit(history_limit);
+  j.set_output_limit(output_limit);
+  auto field_ptr = [&](const char* f) -> const json* {
+    auto it = b.find(f);
+    return it == b.end() ? nullptr : &*it;
+  };
+  SUNDIAL_TRY(get_map(b, "tags", field_ptr("tags"), j.mutable_tags()));
+  SUNDIAL_TRY(get_map(b, "metadata", field_ptr("metadata"), j.mutable_metadata()));
+  SUNDIAL_TRY(
+      get_map(b, "executor_config", field_ptr("executor_config"), j.mutable_executor_config()));
+  if (const json* p = field_ptr("processors"); p && !p->is_null()) {
+    if (!p->is_object()) return wrong_type("processors", "an object of objects");
+    for (auto it = p->begin(); it != p->end(); ++it) {
+      pb::StringMap m;
+      SUNDIAL_TRY(get_map(b, "processors[" + it.key() + "]", &it.value(), m.mutable_entries()));
+      (*j.mutable_processors())[it.key()] = std::move(m);
+    }
+  }
+  std::int64_t v = 0;
+  for (auto [field, setter] : {std::pair{"catchup_window", &pb::Job::set_catchup_window_s},
+                               std::pair{"retry_backoff", &pb::Job::set_retry_backoff_s},
+                               std::pair{"timeout", &pb::Job::set_timeout_s},
+                               std::pair{"spread", &pb::Job::set_spread_s}}) {
+    v = 0;
+    SUNDIAL_TRY(get_duration(b, field, &v));
+    (j.*setter)(v);
+  }
+  for (auto [field, setter] : {std::pair{"starts_at", &pb::Job::set_starts_at_us},
+                               std::pair{"expires_at", &pb::Job::set_expires_at_us}}) {
+    v = 0;
+    SUNDIAL_TRY(get_instant(b, field, &v));
+    (j.*setter)(v);
+  }
+  if (const json* n = field_ptr("notify"); n && !n->is_null()) {
+    if (!n->is_array()) return wrong_type("notify", "an array");
+    for (const auto& item : *n) {
+      if (!item.is_object()) return wrong_type("notify[]", "an object");
+      pb::Notify* out = j.add_notify();
+      SUNDIAL_TRY(get_string(item, "kind", out->mutable_kind()));
+      SUNDIAL_TRY(get_string(item, "on", out->mutable_on()));
+      SUNDIAL_TRY(get_string(item, "url", out->mutable_url()));
+      SUNDIAL_TRY(get_string(item, "body", out->mutable_body()));
+      if (out->on().empty()) out->set_on("failure");
+      auto h = item.find("headers");
+      SUNDIAL_TRY(get_map(item, "notify[].headers", h == item.end() ? nullptr : &*h,
+                          out->mutable_headers()));
+      if (auto to = item.find("to"); to != item.end() && !to->is_null()) {
+        if (!to->is_array()) return wrong_type("notify[].to", "an array of strings");
+        for (const auto& addr : *to) {
+          if (!addr.is_string()) return wrong_type("notify[].to[]", "a string");
+          out->add_to(addr.get<std::string>());
+        }
+      }
+    }
+  }
+  return j;
+}
+
+json job_to_json(const pb::Job& j) {
+  json deps = json::array();
+  for (const auto& d : j.dependent_jobs())
+    deps.push_back(d);
+  json processors = json::object();
+  for (const auto& [k, m] : j.processors())
+    processors[k] = map_json(m.entries());
+  json notify = json::array();
+  for (const auto& n : j.notify()) {
+    json item{{"kind", n.kind()}, {"on", n.on()}};
+    if (!n.url().empty()) item["url"] = n.url();
+    if (!n.headers().empty()) item["headers"] = map_json(n.headers());
+    if (!n.body().empty()) item["body"] = n.body();
+    if (n.to_size() > 0) item["to"] = json(std::vector<std::string>(n.to().begin(), n.to().end()));
+    notify.push_back(std::move(item));
+  }
+  return json{{"id", j.name()},
+              {"name", j.name()},
+              {"displayname", j.displayname()},
+              {"schedule", j.schedule()},
+              {"timezone", j.timezone()},
+              {"owner", j.owner()},
+              {"owner_email", j.owner_email()},
+              {"success_count", j.success_count()},
+              {"error_count", j.error_count()},
+              {"last_success", instant_or_null(j.last_success_us())},
+              {"last_error", instant_or_null(j.last_error_us())},
+              {"disabled", j.disabled()},
+              {"tags", map_json(j.tags())},
+              {"metadata", map_json(j.metadata())},
+              {"retries", j.retries()},
+              {"dependent_jobs", deps},
+              {"parent_job", j.parent_job()},
+              {"processors", processors},
+              {"concurrency", j.concurrency()},
+              {"executor", j.executor()},
+              {"executor_config", map_json(j.executor_config())},
+              {"status", j.status()},
+              {"next", instant_or_null(j.next_us())},
+              {"ephemeral", j.ephemeral()},
+              {"starts_at", instant_or_null(j.starts_at_us())},
+              {"expires_at", instant_or_null(j.expires_at_us())},
+              {"misfire_policy", j.misfire_policy()},
+              {"catchup_window", duration_text(j.catchup_window_s())},
+              {"dst_policy", j.dst_policy()},
+              {"retry_backoff", duration_text(j.retry_backoff_s())},
+              {"retry_on", j.retry_on()},
+              {"timeout", duration_text(j.timeout_s())},
+              {"history_limit", j.history_limit()},
+              {"output_limit", j.output_limit()},
+              {"notify", notify},
+              {"target", j.target()},
+              {"routing", j.routing()},
+              {"spread", duration_text(j.spread_s())},
+              {"on_parent", j.on_parent()}};
+}
+
+json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {
+  std::string output = e.output();
+  bool truncated = e.output_truncated();
+  if (output_limit > 0 && output.size() > output_limit) {
+    output = output.substr(output.size() - output_limit);
+    truncated = true;
+  }
+  return json{{"id", e.id()},
+              {"job_name", e.job_name()},
+              {"started_at", instant_or_null(e.started_at_us())},
+              {"finished_at", instant_or_null(e.finished_at_us())},
+              {"success", e.success()},
+              {"output", output},
+              {"node_name", e.node_name()},
+              {"group", e.group()},
+              {"attempt", e.attempt()},
+              {"state", e.state()},
+              {"exit_code", e.exit_code()},
+              {"scheduled_at", instant_or_null(e.scheduled_at_us())},
+              {"launch_id", e.launch_id()},
+              {"cpu_seconds", e.cpu_seconds()},
+              {"max_rss_bytes", e.max_rss_bytes()},
+              {"output_truncated", truncated}};
+}
+
+}  // namespace sundial::api

@@ -1,0 +1,150 @@
+"""Dkron's v1 job API on a 3-server cluster (real processes on 127.0.0.1)."""
+import json
+
+import requests
+
+from conftest import wait_for
+
+
+def post(server, path, body=None, raw=None, headers=None):
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    return requests.post(server.url + path, data=data, headers=headers or {}, timeout=10)
+
+
+def job(name, **kw):
+    j = {"name": name, "schedule": "@every 1h", "executor": "shell",
+         "executor_config": {"command": "echo " + name}}
+    j.update(kw)
+    return j
+
+
+def test_create_get_overwrite_and_defaults(cluster):
+    leader = cluster.form(3)
+    follower = next(s for s in cluster.servers if s is not leader)
+    # A JSON body is accepted whatever the Content-Type (curl -d sends form-urlencoded).
+    r = post(follower, "/v1/jobs", job("backup", displayname="Nightly", tags={"role": "db:1"}),
+             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201, r.text
+    j = r.json()
+    assert j["id"] == "backup" and j["name"] == "backup" and j["displayname"] == "Nightly"
+    assert j["concurrency"] == "allow" and j["disabled"] is False and j["retries"] == 0
+    assert j["parent_job"] == "" and j["dependent_jobs"] == [] and j["expires_at"] is None
+    assert j["last_success"] is None and j["success_count"] == 0 and j["next"].endswith("Z")
+    assert j["history_limit"] == 100 and j["misfire_policy"] == "run_once"
+    # Overwrite: fields left out are cleared.
+    r = requests.put(leader.url + "/v1/jobs/backup", data=json.dumps(job("backup")), timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.json()["displayname"] == "" and r.json()["tags"] == {}
+    for s in cluster.servers:
+        wait_for(f"{s.name} to see the overwrite",
+                 lambda s=s: s.get("/v1/jobs/backup?stale").json().get("displayname") == "")
+    assert leader.get("/v1/jobs/nope").status_code == 404
+
+
+def test_validation_errors_create_nothing(cluster):
+    leader = cluster.form(3)
+    bad = [
+        (job("Bad-Name"), 400, "name"),
+        (job("a", schedule="0 0 0 32 * *"), 400, "day of month"),
+        (job("a", timezone="Mars/Olympus"), 400, "timezone"),
+        (job("a", concurrency="sometimes"), 400, "concurrency"),
+        (job("a", parent_job="a"), 400, "own parent"),
+        (job("a", retries="three"), 400, "retries"),
+        (job("a", tags=["x"]), 400, "tags"),
+        (job("a", disabled="yes"), 400, "disabled"),
+        (job("a", executor_config={"timeout": "soon"}), 400, "timeout"),
+        (job("a", parent_job="missing"), 404, "missing"),
+    ]
+    for body, status, word in bad:
+        r = post(leader, "/v1/jobs", body)
+        assert r.status_code == status, (body, r.status_code, r.text)
+        assert word in r.json()["error"], (body, r.text)
+    r = post(leader, "/v1/jobs", raw="{not json")
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
+    r = post(leader, "/v1/jobs", raw="[1, 2]")
+    assert r.status_code == 400
+    r = requests.get(leader.url + "/v1/jobs", timeout=5)
+    assert r.json() == [] and r.headers["X-Total-Count"] == "0"
+    # An invalid update leaves the stored job unchanged.
+    assert post(leader, "/v1/jobs", job("keep", displayname="v1")).status_code == 201
+    assert post(leader, "/v1/jobs", job("keep", schedule="nonsense")).status_code == 400
+    assert leader.get("/v1/jobs/keep").json()["displayname"] == "v1"
+    assert requests.delete(leader.url + "/v1/nothing-here", timeout=5).status_code in (404, 405)
+
+
+def test_parents_dependents_toggle_delete_and_pause(cluster):
+    leader = cluster.form(3)
+    assert post(leader, "/v1/jobs", job("parent")).status_code == 201
+    r = post(leader, "/v1/jobs", {"name": "child", "parent_job": "parent", "executor": "shell"})
+    assert r.status_code == 201, r.text
+    assert leader.get("/v1/jobs/parent").json()["dependent_jobs"] == ["child"]
+    r = post(leader, "/v1/jobs", job("parent", parent_job="child"))
+    assert r.status_code == 400 and "cycle" in r.json()["error"]
+    r = leader.delete("/v1/jobs/parent")
+    assert r.status_code == 409 and "child" in r.json()["error"]
+    r = post(leader, "/v1/jobs/child/toggle")
+    assert r.status_code == 200 and r.json()["disabled"] is True
+    r = leader.delete("/v1/jobs/child")
+    assert r.status_code == 200 and r.json()["name"] == "child"
+    assert leader.get("/v1/jobs/parent").json()["dependent_jobs"] == []
+    assert leader.delete("/v1/jobs/child").status_code == 404
+    # Run-now waits for the scheduler: 501, and runoncreate creates nothing.
+    assert post(leader, "/v1/jobs/parent/run").status_code == 501
+    r = post(leader, "/v1/jobs?runoncreate=true", job("later"))
+    assert r.status_code == 501
+    assert leader.get("/v1/jobs/later").status_code == 404
+    # Pause is replicated: a follower refuses too.
+    assert post(leader, "/v1/pause").json() == {"paused": True}
+    for s in cluster.servers:
+        wait_for(f"{s.name} to see the pause", lambda s=s: s.get("/v1/pause?stale").json()["paused"])
+        r = post(s, "/v1/jobs", job("while-paused"))
+        assert r.status_code == 503, r.text
+    assert post(leader, "/v1/unpause").json() == {"paused": False}
+    assert post(leader, "/v1/jobs", job("while-paused")).status_code == 201
+
+
+def test_listing_filters_sorting_and_pagination(cluster):
+    leader = cluster.form(3)
+    for i in range(12):
+        body = job(f"job-{i:02d}", displayname=f"Job {i}",
+                   schedule=f"@at 2030-01-01T00:{59 - i:02d}:00Z",
+                   metadata={"team": "odd" if i % 2 else "even"}, disabled=(i % 4 == 0))
+        assert post(leader, "/v1/jobs", body).status_code == 201
+    def names(query):
+        r = leader.get("/v1/jobs" + query)
+        assert r.status_code == 200, r.text
+        return [j["name"] for j in r.json()], int(r.headers["X-Total-Count"])
+    assert names("?_start=2&_end=5") == (["job-02", "job-03", "job-04"], 12)
+    assert names("?_sort=next&_end=2") == (["job-11", "job-10"], 12)
+    assert names("?_sort=name&_order=DESC&_end=1") == (["job-11"], 12)
+    assert names("?disabled=true")[1] == 3
+    assert names("?metadata[team]=odd&_end=2") == (["job-01", "job-03"], 6)
+    assert names("?q=job-1")[1] == 2
+    assert names("?status=untriggered")[1] == 12
+    assert names("?_start=50&_end=60") == ([], 12)
+    assert names("?_start=-5&_end=1") == (["job-00"], 12)
+    assert leader.get("/v1/jobs?_sort=color").status_code == 400
+    assert leader.get("/v1/jobs?_start=abc").status_code == 400
+
+
+def test_no_acknowledged_job_lost_when_the_leader_dies(cluster):
+    leader = cluster.form(3)
+    acked = []
+    for i in range(20):
+        r = post(leader, "/v1/jobs", job(f"before-{i}"))
+        assert r.status_code == 201
+        acked.append(f"before-{i}")
+    leader.kill9()
+    new = wait_for("a new leader", lambda: cluster.leader(), timeout=20)
+    for i in range(10):
+        r = post(new, "/v1/jobs", job(f"after-{i}"))
+        assert r.status_code == 201, r.text
+        acked.append(f"after-{i}")
+    leader.start()
+    for s in cluster.servers:
+        wait_for(f"{s.name} to hold every acknowledged job",
+                 lambda s=s: s.alive() and s.get("/v1/jobs?stale").headers.get("X-Total-Count") == str(len(acked)),
+                 timeout=30)
+    got = sorted(j["name"] for j in new.get("/v1/jobs").json())
+    assert got == sorted(acked)
+    assert new.get("/v1/jobs/before-0/executions").json() == []
