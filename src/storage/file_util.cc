@@ -8,13 +8,24 @@
 #include <cstring>
 
 namespace sundial::storage {
-namespace {
 
 base::failure os_error(const std::string& what, const std::string& path) {
   return base::fail(base::errc::io_error, what + " " + path + ": " + std::strerror(errno));
 }
 
-}  // namespace
+base::status pwrite_all(int fd, std::string_view data, std::uint64_t offset,
+                        const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t w = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return os_error("cannot write", path);
+    }
+    data.remove_prefix(static_cast<std::size_t>(w));
+    offset += static_cast<std::uint64_t>(w);
+  }
+  return {};
+}
 
 base::status make_dirs(const std::string& path) {
   std::string cur;

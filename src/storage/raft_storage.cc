@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "raft/codec.h"
+#include "storage/byte_order.h"
 #include "storage/crc32c.h"
 #include "storage/file_util.h"
 #include "storage/wal.h"
@@ -41,31 +42,23 @@ index_t index_of(const MDB_val& k) {
 
 // A stored record: CRC-32C (little-endian) followed by the bytes it covers.
 std::string seal(std::string_view bytes) {
-  const std::uint32_t c = crc32c(bytes);
   std::string out;
   out.reserve(4 + bytes.size());
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>(c >> (8 * i)));
+  put_u32(out, crc32c(bytes));
   out.append(bytes);
   return out;
 }
 
 std::optional<std::string_view> unseal(const MDB_val& v) {
   if (v.mv_size < 4) return std::nullopt;
-  const auto* p = static_cast<const unsigned char*>(v.mv_data);
-  const std::uint32_t stored = p[0] | (p[1] << 8) | (p[2] << 16) | (std::uint32_t{p[3]} << 24);
-  std::string_view bytes(static_cast<const char*>(v.mv_data) + 4, v.mv_size - 4);
-  if (crc32c(bytes) != stored) return std::nullopt;
+  const std::string_view all(static_cast<const char*>(v.mv_data), v.mv_size);
+  const std::string_view bytes = all.substr(4);
+  if (crc32c(bytes) != get_u32(all, 0)) return std::nullopt;
   return bytes;
 }
 
 MDB_val val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-void put_len(std::string& out, std::size_t n) {
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>(n >> (8 * i)));
 }
 
 // A write-ahead record: one save()'s hard state (optional) and entries.
@@ -74,12 +67,12 @@ std::string encode_wal_record(const std::optional<raft::hard_state>& hs,
   std::string out(1, hs ? '\1' : '\0');
   if (hs) {
     const std::string h = raft::codec::encode(*hs);
-    put_len(out, h.size());
+    put_u32(out, static_cast<std::uint32_t>(h.size()));
     out += h;
   }
   for (const auto& e : es) {
     const std::string b = raft::codec::encode(e);
-    put_len(out, b.size());
+    put_u32(out, static_cast<std::uint32_t>(b.size()));
     out += b;
   }
   return out;
@@ -97,9 +90,7 @@ std::optional<wal_record> decode_wal_record(std::string_view in) {
   in.remove_prefix(1);
   auto next = [&]() -> std::optional<std::string_view> {
     if (in.size() < 4) return std::nullopt;
-    std::size_t n = 0;
-    for (int i = 3; i >= 0; --i)
-      n = (n << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+    const std::size_t n = get_u32(in, 0);
     if (in.size() - 4 < n) return std::nullopt;
     std::string_view b = in.substr(4, n);
     in.remove_prefix(4 + n);

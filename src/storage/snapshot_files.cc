@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "raft/codec.h"
+#include "storage/byte_order.h"
 #include "storage/crc32c.h"
 #include "storage/file_util.h"
 
@@ -14,27 +15,6 @@ namespace sundial::storage {
 namespace {
 
 constexpr std::string_view magic = "SUNDSNP1";
-
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>(v >> (8 * i)));
-}
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>(v >> (8 * i)));
-}
-std::uint64_t get_u64(std::string_view in, std::size_t pos) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)]);
-  return v;
-}
-std::uint32_t get_u32(std::string_view in, std::size_t pos) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)]);
-  return v;
-}
 
 bool is_snapshot_name(const std::string& name) {
   return name.size() == 16 + 1 + 16 + 5 && name.substr(name.size() - 5) == ".snap" &&

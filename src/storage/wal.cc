@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/assert.h"
+#include "storage/byte_order.h"
 #include "storage/crc32c.h"
 #include "storage/file_util.h"
 
@@ -16,50 +17,10 @@ namespace {
 
 constexpr std::uint64_t magic = 0x31304c4157445553ull;  // "SUDWAL01"
 
-base::failure os_error(const std::string& what, const std::string& path) {
-  return base::fail(base::errc::io_error, what + " " + path + ": " + std::strerror(errno));
-}
-
-void put_u32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<char>(v >> (8 * i));
-}
-void put_u64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    p[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint32_t get_u32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-std::uint64_t get_u64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 std::uint32_t record_crc(std::uint64_t generation, std::string_view payload) {
-  char g[8];
+  std::string g;
   put_u64(g, generation);
-  return crc32c(payload, crc32c(std::string_view(g, 8)));
-}
-
-base::status pwrite_all(int fd, const char* data, std::size_t n, std::uint64_t off,
-                        const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return os_error("cannot write", path);
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-    off += static_cast<std::uint64_t>(w);
-  }
-  return {};
+  return crc32c(payload, crc32c(g));
 }
 
 // A record parsed at some offset of the file image.
@@ -71,13 +32,12 @@ struct parsed {
 
 parsed parse_at(std::string_view file, std::uint64_t off, std::uint64_t generation) {
   if (off + wal_file::record_overhead > file.size()) return {parsed::end};
-  const char* p = file.data() + off;
-  const std::uint32_t len = get_u32(p);
-  const std::uint64_t gen = get_u64(p + 8);
+  const std::uint32_t len = get_u32(file, off);
+  const std::uint64_t gen = get_u64(file, off + 8);
   if (len == 0 || gen != generation) return {parsed::end};
   if (off + wal_file::record_overhead + len > file.size()) return {parsed::bad};
-  std::string_view payload(p + wal_file::record_overhead, len);
-  if (record_crc(gen, payload) != get_u32(p + 4)) return {parsed::bad};
+  const std::string_view payload = file.substr(off + wal_file::record_overhead, len);
+  if (record_crc(gen, payload) != get_u32(file, off + 4)) return {parsed::bad};
   return {parsed::ok, off + wal_file::record_overhead + len, payload};
 }
 
@@ -123,7 +83,8 @@ base::result<wal_file> wal_file::open(const std::string& path, std::uint64_t siz
     for (std::uint64_t off = 0; off < w.size_; off += zeros.size()) {
       const std::size_t n =
           static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), w.size_ - off));
-      if (auto st = pwrite_all(fd, zeros.data(), n, off, tmp); !st) return st.err();
+      if (auto st = pwrite_all(fd, std::string_view(zeros.data(), n), off, tmp); !st)
+        return st.err();
     }
     w.generation_ = 1;
     if (auto st = w.write_header(); !st) return st.err();
@@ -140,11 +101,11 @@ base::result<wal_file> wal_file::open(const std::string& path, std::uint64_t siz
   w.fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (w.fd_ < 0) return os_error("cannot open", path);
   w.size_ = file.size();
-  if (file.size() < header_size + record_overhead || get_u64(file.data()) != magic ||
-      crc32c(std::string_view(file.data(), 16)) != get_u32(file.data() + 16)) {
+  if (file.size() < header_size + record_overhead || get_u64(file, 0) != magic ||
+      crc32c(std::string_view(file).substr(0, 16)) != get_u32(file, 16)) {
     return base::fail(base::errc::corruption, path + ": the write-ahead file's header is damaged");
   }
-  w.generation_ = get_u64(file.data() + 8);
+  w.generation_ = get_u64(file, 8);
   std::uint64_t off = header_size;
   while (true) {
     const parsed r = parse_at(file, off, w.generation_);
@@ -155,7 +116,7 @@ base::result<wal_file> wal_file::open(const std::string& path, std::uint64_t siz
     }
     if (r.kind == parsed::bad) {
       // A torn last write is expected after a crash; a valid record behind it is not.
-      const std::uint32_t len = get_u32(file.data() + off);
+      const std::uint32_t len = get_u32(file, off);
       const std::uint64_t after = off + record_overhead + len;
       if (after < file.size() && parse_at(file, after, w.generation_).kind == parsed::ok) {
         return base::fail(base::errc::corruption,
@@ -175,12 +136,13 @@ bool wal_file::fits(std::size_t payload_size) const {
 
 base::status wal_file::append(std::string_view payload) {
   SUNDIAL_ASSERT(fits(payload.size()), "append without room: the caller checks fits()");
-  std::string rec(record_overhead + payload.size(), '\0');
-  put_u32(rec.data(), static_cast<std::uint32_t>(payload.size()));
-  put_u32(rec.data() + 4, record_crc(generation_, payload));
-  put_u64(rec.data() + 8, generation_);
-  std::memcpy(rec.data() + record_overhead, payload.data(), payload.size());
-  if (auto st = pwrite_all(fd_, rec.data(), rec.size(), tail_, path_); !st) return st;
+  std::string rec;
+  rec.reserve(record_overhead + payload.size());
+  put_u32(rec, static_cast<std::uint32_t>(payload.size()));
+  put_u32(rec, record_crc(generation_, payload));
+  put_u64(rec, generation_);
+  rec.append(payload);
+  if (auto st = pwrite_all(fd_, rec, tail_, path_); !st) return st;
   if (sync_ && ::fdatasync(fd_) != 0) return os_error("cannot sync", path_);
   tail_ += rec.size();
   return {};
@@ -196,11 +158,11 @@ base::status wal_file::reset() {
 
 base::status wal_file::write_header() {
   // 20 bytes inside the first sector: written atomically by the device.
-  char h[20];
+  std::string h;
   put_u64(h, magic);
-  put_u64(h + 8, generation_);
-  put_u32(h + 16, crc32c(std::string_view(h, 16)));
-  return pwrite_all(fd_, h, sizeof h, 0, path_);
+  put_u64(h, generation_);
+  put_u32(h, crc32c(h));
+  return pwrite_all(fd_, h, 0, path_);
 }
 
 }  // namespace sundial::storage
