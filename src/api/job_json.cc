@@ -48,8 +48,7 @@ base::status get_unsigned(const json& b, const char* field, T max, T* out) {
 }
 
 template <typename Map>
-base::status get_map(const json& b, const std::string& field, const json* value, Map* out) {
-  (void)b;
+base::status get_map(const std::string& field, const json* value, Map* out) {
   if (!value || value->is_null()) return {};
   if (!value->is_object()) return wrong_type(field, "an object of strings");
   for (auto it = value->begin(); it != value->end(); ++it) {
@@ -114,11 +113,6 @@ json map_json(const Map& m) {
 
 }  // namespace
 
-#define SUNDIAL_TRY(expr)                          \
-  do {                                             \
-    if (auto st_ = (expr); !st_) return st_.err(); \
-  } while (false)
-
 base::result<pb::Job> job_from_json(const json& b) {
   if (!b.is_object()) return fail(errc::invalid_argument, "the body must be a JSON object (a job)");
   pb::Job j;
@@ -152,15 +146,15 @@ base::result<pb::Job> job_from_json(const json& b) {
     auto it = b.find(f);
     return it == b.end() ? nullptr : &*it;
   };
-  SUNDIAL_TRY(get_map(b, "tags", field_ptr("tags"), j.mutable_tags()));
-  SUNDIAL_TRY(get_map(b, "metadata", field_ptr("metadata"), j.mutable_metadata()));
+  SUNDIAL_TRY(get_map("tags", field_ptr("tags"), j.mutable_tags()));
+  SUNDIAL_TRY(get_map("metadata", field_ptr("metadata"), j.mutable_metadata()));
   SUNDIAL_TRY(
-      get_map(b, "executor_config", field_ptr("executor_config"), j.mutable_executor_config()));
+      get_map("executor_config", field_ptr("executor_config"), j.mutable_executor_config()));
   if (const json* p = field_ptr("processors"); p && !p->is_null()) {
     if (!p->is_object()) return wrong_type("processors", "an object of objects");
     for (auto it = p->begin(); it != p->end(); ++it) {
       pb::StringMap m;
-      SUNDIAL_TRY(get_map(b, "processors[" + it.key() + "]", &it.value(), m.mutable_entries()));
+      SUNDIAL_TRY(get_map("processors[" + it.key() + "]", &it.value(), m.mutable_entries()));
       (*j.mutable_processors())[it.key()] = std::move(m);
     }
   }
@@ -190,8 +184,8 @@ base::result<pb::Job> job_from_json(const json& b) {
       SUNDIAL_TRY(get_string(item, "body", out->mutable_body()));
       if (out->on().empty()) out->set_on("failure");
       auto h = item.find("headers");
-      SUNDIAL_TRY(get_map(item, "notify[].headers", h == item.end() ? nullptr : &*h,
-                          out->mutable_headers()));
+      SUNDIAL_TRY(
+          get_map("notify[].headers", h == item.end() ? nullptr : &*h, out->mutable_headers()));
       if (auto to = item.find("to"); to != item.end() && !to->is_null()) {
         if (!to->is_array()) return wrong_type("notify[].to", "an array of strings");
         for (const auto& addr : *to) {

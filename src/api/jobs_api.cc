@@ -70,6 +70,26 @@ base::result<std::optional<std::uint64_t>> query_number(const request& req, cons
   return std::optional<std::uint64_t>{*v};
 }
 
+// Run-now needs the scheduler (next issue): 404 for an unknown job, else 501.
+response run_now(context& c, const std::string& name) {
+  auto j = c.jobs.get(name);
+  if (j && !*j) return json_error(404, "job " + name + " does not exist");
+  return json_error(501,
+                    "running a job now needs the scheduler, which this version does not have yet");
+}
+
+// _order=ASC|DESC (either case); empty or absent keeps `descending`.
+base::status read_order(const request& req, bool& descending) {
+  auto it = req.query.find("_order");
+  if (it == req.query.end() || it->second.empty()) return {};
+  const std::string& v = it->second;
+  if (v != "ASC" && v != "DESC" && v != "asc" && v != "desc")
+    return base::fail(base::errc::invalid_argument,
+                      "_order must be ASC or DESC, got \"" + v + "\"");
+  descending = v == "DESC" || v == "desc";
+  return {};
+}
+
 response create_or_replace(context& c, const request& req, const std::string& path_name) {
   if (req.query.count("runoncreate") && truthy(req.query.at("runoncreate"))) {
     return json_error(501,
@@ -132,12 +152,8 @@ response list_jobs(context& c, const request& req) {
       if (!ok) return json_error(400, "_sort cannot be \"" + v + "\"");
       q.sort = v == "id" ? "name" : v;
     }
-    if (k == "_order" && !v.empty()) {
-      if (v != "ASC" && v != "DESC" && v != "asc" && v != "desc")
-        return json_error(400, "_order must be ASC or DESC, got \"" + v + "\"");
-      q.descending = v == "DESC" || v == "desc";
-    }
   }
+  if (auto st = read_order(req, q.descending); !st) return error_answer(st.err());
   auto start = query_number(req, "_start");
   auto end = query_number(req, "_end");
   if (!start) return error_answer(start.err());
@@ -178,13 +194,7 @@ response job_routes(context& c, const request& req) {
       cmd.set_name(name);
       return c.propose(state::job_command::delete_job, cmd, 200);
     }
-    if (m == "POST") {
-      auto j = c.jobs.get(name);
-      if (j && !*j) return json_error(404, "job " + name + " does not exist");
-      return json_error(501,
-                        "running a job now needs the scheduler, which this version does "
-                        "not have yet");
-    }
+    if (m == "POST") return run_now(c, name);
     return json_error(405, m + " is not allowed on /v1/jobs/{job}");
   }
   if (tail == "toggle") {
@@ -196,11 +206,7 @@ response job_routes(context& c, const request& req) {
   }
   if (tail == "run") {
     if (m != "POST") return json_error(405, "use POST to run a job");
-    auto j = c.jobs.get(name);
-    if (j && !*j) return json_error(404, "job " + name + " does not exist");
-    return json_error(501,
-                      "running a job now needs the scheduler, which this version does not "
-                      "have yet");
+    return run_now(c, name);
   }
   if (tail == "executions") {
     if (m == "DELETE") {
@@ -211,12 +217,7 @@ response job_routes(context& c, const request& req) {
     if (m != "GET") return json_error(405, m + " is not allowed on executions");
     if (auto r = c.barrier(req)) return *r;
     state::execution_query q;
-    if (auto it = req.query.find("_order"); it != req.query.end() && !it->second.empty()) {
-      if (it->second != "ASC" && it->second != "DESC" && it->second != "asc" &&
-          it->second != "desc")
-        return json_error(400, "_order must be ASC or DESC");
-      q.descending = it->second == "DESC" || it->second == "desc";
-    }
+    if (auto st = read_order(req, q.descending); !st) return error_answer(st.err());
     if (auto it = req.query.find("_sort"); it != req.query.end() && !it->second.empty() &&
                                            it->second != "id" && it->second != "started_at")
       return json_error(400, "executions sort by id (their start time) only");

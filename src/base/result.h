@@ -83,3 +83,10 @@ class [[nodiscard]] result<void> {
 using status = result<void>;
 
 }  // namespace sundial::base
+
+// Returns the error of a failed status or result from the enclosing function, whose return
+// type must be constructible from base::error (result<T>, status, or a type that converts).
+#define SUNDIAL_TRY(expr)                                                     \
+  do {                                                                        \
+    if (auto sundial_try_ = (expr); !sundial_try_) return sundial_try_.err(); \
+  } while (false)

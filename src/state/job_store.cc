@@ -56,10 +56,11 @@ std::string exec_id_key(const std::string& job, const std::string& id) {
 }
 
 job_outcome error_outcome(errc code, std::string message) {
-  return job_outcome{false, code, std::move(message), std::nullopt};
+  return job_outcome(base::error{code, std::move(message)});
 }
 job_outcome ok_outcome(const pb::Job* j = nullptr) {
-  job_outcome o{true, errc::internal, "", std::nullopt};
+  job_outcome o;
+  o.ok = true;
   if (j) o.job = *j;
   return o;
 }
@@ -207,11 +208,6 @@ struct job_store::impl {
   base::status clear(MDB_txn* txn);
 };
 
-#define SUNDIAL_TRY_OUTCOME(expr)                                                         \
-  do {                                                                                    \
-    if (auto st_ = (expr); !st_) return error_outcome(st_.err().code, st_.err().message); \
-  } while (false)
-
 job_outcome job_store::impl::set_job(MDB_txn* txn, pb::Job job, std::int64_t now_us,
                                      bool create_only) {
   if (paused.load()) {
@@ -219,9 +215,9 @@ job_outcome job_store::impl::set_job(MDB_txn* txn, pb::Job job, std::int64_t now
                          "the cluster is paused: jobs cannot be created or changed until "
                          "POST /v1/unpause");
   }
-  if (auto st = normalize_job(job); !st) return error_outcome(st.err().code, st.err().message);
+  SUNDIAL_TRY(normalize_job(job));
   auto existing = read_job(txn, job.name());
-  if (!existing) return error_outcome(existing.err().code, existing.err().message);
+  if (!existing) return existing.err();
   if (create_only && *existing)
     return error_outcome(errc::conflict, fmt::format("job {} already exists", job.name()));
   if (!job.parent_job().empty()) {
@@ -236,7 +232,7 @@ job_outcome job_store::impl::set_job(MDB_txn* txn, pb::Job job, std::int64_t now
       }
       if (!seen.insert(p).second) break;
       auto pj = read_job(txn, p);
-      if (!pj) return error_outcome(pj.err().code, pj.err().message);
+      if (!pj) return pj.err();
       if (!*pj) {
         return error_outcome(errc::not_found,
                              p == job.parent_job()
@@ -257,14 +253,14 @@ job_outcome job_store::impl::set_job(MDB_txn* txn, pb::Job job, std::int64_t now
     job.set_history_size(old.history_size());
     job.set_created_at_us(old.created_at_us());
     *job.mutable_dependent_jobs() = old.dependent_jobs();
-    SUNDIAL_TRY_OUTCOME(erase(txn, next, next_key(old)));
+    SUNDIAL_TRY(erase(txn, next, next_key(old)));
     if (old.parent_job() != job.parent_job() && !old.parent_job().empty()) {
       auto op = read_job(txn, old.parent_job());
       if (op && *op) {
         pb::Job parent = std::move(**op);
         auto* deps = parent.mutable_dependent_jobs();
         deps->erase(std::remove(deps->begin(), deps->end(), job.name()), deps->end());
-        SUNDIAL_TRY_OUTCOME(write_job(txn, parent));
+        SUNDIAL_TRY(write_job(txn, parent));
       }
     }
   } else {
@@ -286,17 +282,17 @@ job_outcome job_store::impl::set_job(MDB_txn* txn, pb::Job job, std::int64_t now
     if (std::find(deps.begin(), deps.end(), job.name()) == deps.end()) {
       parent.add_dependent_jobs(job.name());
       std::sort(deps.begin(), deps.end());
-      SUNDIAL_TRY_OUTCOME(write_job(txn, parent));
+      SUNDIAL_TRY(write_job(txn, parent));
     }
   }
-  SUNDIAL_TRY_OUTCOME(write_job(txn, job));
-  SUNDIAL_TRY_OUTCOME(write(txn, next, next_key(job), ""));
+  SUNDIAL_TRY(write_job(txn, job));
+  SUNDIAL_TRY(write(txn, next, next_key(job), ""));
   return ok_outcome(&job);
 }
 
 job_outcome job_store::impl::delete_job(MDB_txn* txn, const std::string& name) {
   auto existing = read_job(txn, name);
-  if (!existing) return error_outcome(existing.err().code, existing.err().message);
+  if (!existing) return existing.err();
   if (!*existing) return error_outcome(errc::not_found, fmt::format("job {} does not exist", name));
   const pb::Job& j = **existing;
   if (j.dependent_jobs_size() > 0) {
@@ -314,13 +310,13 @@ job_outcome job_store::impl::delete_job(MDB_txn* txn, const std::string& name) {
       pb::Job parent = std::move(**pj);
       auto* deps = parent.mutable_dependent_jobs();
       deps->erase(std::remove(deps->begin(), deps->end(), name), deps->end());
-      SUNDIAL_TRY_OUTCOME(write_job(txn, parent));
+      SUNDIAL_TRY(write_job(txn, parent));
     }
   }
-  SUNDIAL_TRY_OUTCOME(erase(txn, next, next_key(j)));
-  SUNDIAL_TRY_OUTCOME(erase_prefix(txn, execs, exec_prefix(name)));
-  SUNDIAL_TRY_OUTCOME(erase_prefix(txn, exec_ids, exec_prefix(name)));
-  SUNDIAL_TRY_OUTCOME(erase(txn, jobs, name));
+  SUNDIAL_TRY(erase(txn, next, next_key(j)));
+  SUNDIAL_TRY(erase_prefix(txn, execs, exec_prefix(name)));
+  SUNDIAL_TRY(erase_prefix(txn, exec_ids, exec_prefix(name)));
+  SUNDIAL_TRY(erase(txn, jobs, name));
   return ok_outcome(&j);
 }
 
@@ -329,12 +325,12 @@ job_outcome job_store::impl::toggle_job(MDB_txn* txn, const std::string& name,
   if (paused.load())
     return error_outcome(errc::unavailable, "the cluster is paused: jobs cannot be changed");
   auto existing = read_job(txn, name);
-  if (!existing) return error_outcome(existing.err().code, existing.err().message);
+  if (!existing) return existing.err();
   if (!*existing) return error_outcome(errc::not_found, fmt::format("job {} does not exist", name));
   pb::Job j = std::move(**existing);
   j.set_disabled(!j.disabled());
   j.set_updated_at_us(now_us);
-  SUNDIAL_TRY_OUTCOME(write_job(txn, j));
+  SUNDIAL_TRY(write_job(txn, j));
   return ok_outcome(&j);
 }
 
@@ -342,7 +338,7 @@ job_outcome job_store::impl::put_execution(MDB_txn* txn, const pb::Execution& e,
   if (e.id().empty() || e.job_name().empty())
     return error_outcome(errc::invalid_argument, "an execution needs an id and a job_name");
   auto existing = read_job(txn, e.job_name());
-  if (!existing) return error_outcome(existing.err().code, existing.err().message);
+  if (!existing) return existing.err();
   if (!*existing)
     return error_outcome(errc::not_found, fmt::format("job {} does not exist", e.job_name()));
   pb::Job j = std::move(**existing);
@@ -352,10 +348,10 @@ job_outcome job_store::impl::put_execution(MDB_txn* txn, const pb::Execution& e,
   const int rc = mdb_get(txn, exec_ids, &k, &v);
   if (rc != 0 && rc != MDB_NOTFOUND) return error_outcome(errc::io_error, mdb_strerror(rc));
   const bool is_new = rc == MDB_NOTFOUND;
-  if (!is_new) SUNDIAL_TRY_OUTCOME(erase(txn, execs, view(v)));
+  if (!is_new) SUNDIAL_TRY(erase(txn, execs, view(v)));
   const std::string key = exec_key(e);
-  SUNDIAL_TRY_OUTCOME(write(txn, execs, key, e.SerializeAsString()));
-  SUNDIAL_TRY_OUTCOME(write(txn, exec_ids, id_key, key));
+  SUNDIAL_TRY(write(txn, execs, key, e.SerializeAsString()));
+  SUNDIAL_TRY(write(txn, exec_ids, id_key, key));
   if (is_new) j.set_history_size(j.history_size() + 1);
   if (done) {
     if (e.success()) {
@@ -370,25 +366,25 @@ job_outcome job_store::impl::put_execution(MDB_txn* txn, const pb::Execution& e,
   } else {
     j.set_status("running");
   }
-  SUNDIAL_TRY_OUTCOME(prune(txn, j));
-  SUNDIAL_TRY_OUTCOME(write_job(txn, j));
+  SUNDIAL_TRY(prune(txn, j));
+  SUNDIAL_TRY(write_job(txn, j));
   return ok_outcome(&j);
 }
 
 job_outcome job_store::impl::delete_executions(MDB_txn* txn, const std::string& name) {
   auto existing = read_job(txn, name);
-  if (!existing) return error_outcome(existing.err().code, existing.err().message);
+  if (!existing) return existing.err();
   if (!*existing) return error_outcome(errc::not_found, fmt::format("job {} does not exist", name));
   pb::Job j = std::move(**existing);
-  SUNDIAL_TRY_OUTCOME(erase_prefix(txn, execs, exec_prefix(name)));
-  SUNDIAL_TRY_OUTCOME(erase_prefix(txn, exec_ids, exec_prefix(name)));
+  SUNDIAL_TRY(erase_prefix(txn, execs, exec_prefix(name)));
+  SUNDIAL_TRY(erase_prefix(txn, exec_ids, exec_prefix(name)));
   j.clear_success_count();
   j.clear_error_count();
   j.clear_last_success_us();
   j.clear_last_error_us();
   j.clear_status();
   j.clear_history_size();
-  SUNDIAL_TRY_OUTCOME(write_job(txn, j));
+  SUNDIAL_TRY(write_job(txn, j));
   return ok_outcome(&j);
 }
 
@@ -515,7 +511,7 @@ std::string job_store::apply(std::uint8_t type, std::string_view body) {
       pb::SetPause c;
       if (!c.ParseFromArray(body.data(), size)) break;
       if (auto st = im.write(t.txn, im.meta, "paused", c.paused() ? "1" : "0"); !st) {
-        out = error_outcome(st.err().code, st.err().message);
+        out = st.err();
         break;
       }
       out = ok_outcome();

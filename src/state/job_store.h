@@ -39,6 +39,10 @@ inline constexpr std::uint8_t last_job_command = 10;
 // What apply returns to the proposer: ok with the affected job (if any), or an error code and
 // a message for the API to map onto an HTTP status.
 struct job_outcome {
+  job_outcome() = default;
+  // A refusal (lets SUNDIAL_TRY return a failed status from apply's helpers).
+  job_outcome(const base::error& e) : code(e.code), message(e.message) {}  // NOLINT
+
   bool ok = false;
   base::errc code = base::errc::internal;
   std::string message;
