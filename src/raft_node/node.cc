@@ -219,7 +219,9 @@ struct node::impl {
       // 3. Apply: membership now (the core must know it), commands on the apply thread.
       apply_job job;
       if (rd.snap) {
-        job.restore = rd.snap;
+        // As stored: a file reference now names the file in the snapshot directory.
+        auto stored = storage.get_snapshot();
+        job.restore = stored && stored->metadata == rd.snap->metadata ? *stored : *rd.snap;
         conf = rd.snap->metadata.conf;
         for (auto& cb : conf_callbacks)
           cb(std::nullopt, conf);
@@ -330,11 +332,15 @@ struct node::impl {
           result = sm.apply(e.index, command);
           mine = true;
         } else if (e.type == raft::entry_type::conf_change) {
-          if (auto cc = raft::codec::decode_conf_change(e.data.view());
-              cc && cc->context.size() >= 8) {
-            for (int i = 7; i >= 0; --i)
-              id = (id << 8) | static_cast<unsigned char>(cc->context[static_cast<std::size_t>(i)]);
-            mine = true;
+          if (auto cc = raft::codec::decode_conf_change(e.data.view())) {
+            if (cc->context.size() >= 8) {
+              for (int i = 7; i >= 0; --i)
+                id = (id << 8) |
+                     static_cast<unsigned char>(cc->context[static_cast<std::size_t>(i)]);
+              mine = true;
+              cc->context.erase(0, 8);
+            }
+            sm.apply_membership(e.index, *cc);
           }
         }
         applied = e.index.value();
@@ -378,9 +384,28 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
   auto im = std::make_unique<impl>(options, storage, sm, net);
   auto snap = storage.get_snapshot();
   if (!snap) return snap.err();
-  if (!snap->data.empty()) {
+  // A durable state machine may already reflect entries past the snapshot: start applying
+  // after them instead of restoring and replaying (it can never be past the commit index,
+  // which is persisted before entries are handed to apply).
+  const raft::hard_state hs = storage.initial_hard_state();
+  index_t applied = snap->metadata.index;
+  const index_t durable{sm.durable_applied_index()};
+  if (durable > hs.commit) {
+    return base::fail(base::errc::corruption,
+                      fmt::format("the state machine has applied index {} but the log commits "
+                                  "only through {}: the state does not belong to this log",
+                                  durable.value(), hs.commit.value()));
+  }
+  if (durable > applied) {
+    applied = durable;
+  } else if (!snap->data.empty()) {
     if (auto st = sm.restore(snap->data.view()); !st) return st.err();
   }
+  spdlog::info(
+      "raft: starting with the state applied through {} (snapshot at {}); replaying "
+      "{} committed entries",
+      applied.value(), snap->metadata.index.value(),
+      hs.commit > applied ? hs.commit.value() - applied.value() : 0);
   raft::config c;
   c.id = options.id;
   c.election_tick = options.election_ticks;
@@ -388,16 +413,31 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
   c.pre_vote = options.pre_vote;
   c.check_quorum = options.check_quorum;
   c.max_uncommitted_entries_size = options.max_uncommitted_bytes;
-  c.applied = snap->metadata.index;
+  c.applied = applied;
   c.seed = options.seed != 0 ? options.seed
                              : static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
   auto rn = raft::raw_node::create(c, storage);
   if (!rn) return rn.err();
   im->rn = std::make_unique<raft::raw_node>(std::move(rn).value());
-  im->applied = snap->metadata.index.value();
-  im->last_snapshot = snap->metadata.index.value();
+  im->applied = applied.value();
+  im->last_snapshot = applied.value();
   im->conf = snap->metadata.conf;
   if (options.on_conf_change) im->conf_callbacks.push_back(options.on_conf_change);
+  // Membership changes between the snapshot and the durable applied index are not handed out
+  // again: apply them to the core (and tell the observers) from the log now.
+  if (applied > snap->metadata.index) {
+    auto es = storage.entries(snap->metadata.index.next(), applied.next(), ~0ull);
+    if (!es) return es.err();
+    for (const auto& e : *es) {
+      if (e.type != raft::entry_type::conf_change) continue;
+      auto cc = raft::codec::decode_conf_change(e.data.view());
+      if (!cc) continue;
+      im->conf = im->rn->apply_conf_change(*cc);
+      if (cc->context.size() >= 8) cc->context.erase(0, 8);
+      for (auto& cb : im->conf_callbacks)
+        cb(*cc, im->conf);
+    }
+  }
   im->publish_status(std::nullopt);
   auto* p = im.get();
   im->apply_thread = std::thread([p] { p->apply_loop(); });

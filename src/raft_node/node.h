@@ -44,6 +44,14 @@ class state_machine {
   virtual std::string snapshot() = 0;
   // Replaces the state with an image taken by snapshot() (possibly on another node).
   virtual base::status restore(std::string_view image) = 0;
+  // The last index the state durably reflects when the node starts (0: nothing; the latest
+  // snapshot is restored and the log after it replayed). A state machine that keeps its state
+  // on disk returns its applied index so that a restart replays only the entries after it.
+  virtual std::uint64_t durable_applied_index() const { return 0; }
+  // A committed membership change at `index`, in log order with the commands (context without
+  // the proposer's tag), so that a durable state can keep the member list consistent with its
+  // applied index.
+  virtual void apply_membership(index_t /*index*/, const raft::conf_change& /*cc*/) {}
 };
 
 enum class outcome {

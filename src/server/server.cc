@@ -69,8 +69,9 @@ struct server::impl : transport::pb::Cluster::Service {
   state::member_info self;
   std::string temp_dir;  // dev mode
   std::unique_ptr<storage::raft_storage> disk;
+  std::unique_ptr<state::state_db> db;     // declared before its users
   std::unique_ptr<state::job_store> jobs;  // declared before kv: kv points to it
-  state::kv_state kv;
+  std::unique_ptr<state::kv_state> kv;
   node_receiver rcv;
   std::unique_ptr<transport::grpc_transport> net;
   std::unique_ptr<raft_node::node> node;
@@ -100,7 +101,7 @@ struct server::impl : transport::pb::Cluster::Service {
     res->set_bootstrap_expect(static_cast<std::uint32_t>(opt.bootstrap_expect));
     res->set_in_cluster(node != nullptr && node->status().commit > raft::index_t{0});
     if (res->in_cluster()) {
-      for (const auto& m : kv.members())
+      for (const auto& m : kv->members())
         *res->add_members() = to_pb(m);
     }
     return grpc::Status::OK;
@@ -114,7 +115,7 @@ struct server::impl : transport::pb::Cluster::Service {
     }
     const auto st = node->status();
     if (st.state != raft::role::leader) {
-      if (auto m = kv.member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
+      if (auto m = kv->member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
       res->set_error("not the leader");
       return grpc::Status::OK;
     }
@@ -340,10 +341,12 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   auto disk = storage::raft_storage::open(data_dir);
   if (!disk) return disk.err();
   im->disk = std::move(disk).value();
-  auto jobs = state::job_store::open(data_dir + "/state");
-  if (!jobs) return jobs.err();
-  im->jobs = std::move(jobs).value();
-  im->kv.attach(im->jobs.get());
+  auto db = state::state_db::open(data_dir + "/state");
+  if (!db) return db.err();
+  im->db = std::move(db).value();
+  im->jobs = std::make_unique<state::job_store>(*im->db);
+  im->kv = std::make_unique<state::kv_state>(*im->db);
+  im->kv->attach(im->jobs.get());
 
   // Transport and cluster service first: formation needs them answering.
   auto rpc = api::split_host_port(o.rpc_addr);
@@ -351,6 +354,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   im->self = state::member_info{node_id_for(o.node_name), o.node_name, o.rpc_addr, o.http_addr};
   transport::transport_options topt;
   topt.advertise = o.rpc_addr;
+  topt.snapshot_dir = data_dir + "/snap";  // where raft_storage keeps snapshots (adopts them)
   im->net = std::make_unique<transport::grpc_transport>(raft::node_id{im->self.id}, topt);
   auto port = im->net->start(o.rpc_addr, im->rcv, {im.get()});
   if (!port) return port.err();
@@ -379,6 +383,16 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     }
   }
 
+  // The state belongs to this log only if it has not applied past the log's commit index (a
+  // replaced or force-rewritten raft directory): otherwise start it over from the snapshot.
+  if (im->db->applied() > im->disk->initial_hard_state().commit.value()) {
+    spdlog::warn(
+        "server: the state has applied index {} but the log commits only through {}; "
+        "rebuilding the state from the snapshot and log",
+        im->db->applied(), im->disk->initial_hard_state().commit.value());
+    if (auto st = im->db->reset(); !st) return st.err();
+  }
+
   raft_node::node_options nopt;
   nopt.id = raft::node_id{im->self.id};
   nopt.tick = o.tick;
@@ -389,31 +403,30 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   nopt.on_conf_change = [pim](const std::optional<raft::conf_change>& cc, const raft::conf_state&) {
     if (!cc) return;
     if (cc->type == raft::conf_change_type::remove) {
-      pim->kv.remove_member(cc->node.value());
       if (cc->node.value() != pim->self.id) pim->net->remove_peer(cc->node);
       return;
     }
+    // The member list itself is kept by the state machine (kv_state::apply_membership).
     if (auto m = state::decode_member(cc->context)) {
-      pim->kv.set_member(*m);
       if (m->id != pim->self.id) pim->net->set_peer(raft::node_id{m->id}, m->rpc_addr);
     }
   };
-  auto n = raft_node::node::start(nopt, *im->disk, im->kv, *im->net);
+  auto n = raft_node::node::start(nopt, *im->disk, *im->kv, *im->net);
   if (!n) return n.err();
   im->node = std::move(n).value();
   im->rcv.n = im->node.get();
-  for (const auto& m : im->kv.members()) {
+  for (const auto& m : im->kv->members()) {
     if (m.id != im->self.id) im->net->set_peer(raft::node_id{m.id}, m.rpc_addr);
   }
 
-  api::register_kv_routes(im->http, *im->node, im->kv);
+  api::register_kv_routes(im->http, *im->node, *im->kv);
   api::jobs_api_options jopt;
   jopt.now_us = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  api::register_job_routes(im->http, *im->node, im->kv, *im->jobs, jopt);
+  api::register_job_routes(im->http, *im->node, *im->kv, *im->jobs, jopt);
   // Per-peer transport status (active since, bytes, drops, last error) for operators.
   im->http.route("GET", "/v1/raft/transport", [pim](const api::request&) {
     nlohmann::json out = nlohmann::json::array();
@@ -476,6 +489,14 @@ void server::stop() {
       spdlog::error("could not checkpoint the Raft log at shutdown: {}", st.err().message);
   }
   impl_->disk.reset();
+  // Synced now, the state is trusted after a machine restart too (state_db.h).
+  if (impl_->db) {
+    if (auto st = impl_->db->close_clean(); !st)
+      spdlog::error("could not sync the state at shutdown: {}", st.err().message);
+  }
+  impl_->kv.reset();
+  impl_->jobs.reset();
+  impl_->db.reset();
   if (!impl_->temp_dir.empty()) std::filesystem::remove_all(impl_->temp_dir);
 }
 

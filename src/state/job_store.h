@@ -1,15 +1,15 @@
 #pragma once
-// The replicated jobs and executions, stored in LMDB (<data-dir>/state/data.mdb) so that the
-// heap does not grow with them. apply() runs on the Raft apply thread (LMDB's single writer);
-// reads use their own read transactions from any thread and never block apply (MVCC).
+// The replicated jobs and executions, stored in the state LMDB (state_db.h) so that the heap
+// does not grow with them. apply() runs on the Raft apply thread (LMDB's single writer) and
+// commits each command together with its Raft index; reads use their own read transactions
+// from any thread and never block apply (MVCC).
 //
 // Tables: jobs (name -> pb::Job), next (big-endian next fire + name: the "next" index),
-// execs (name \0 big-endian started_at id -> pb::Execution; a job's history is one key range,
-// oldest first, so pruning removes the range's first keys), exec_ids (name \0 id -> exec key),
-// meta (the pause flag).
-//
-// The store is derived from the Raft log: it is rebuilt at start from the latest snapshot and
-// the log after it (the files are wiped at open). Commands arrive as (type, protobuf body).
+// job_index (the other sort keys, and status/disabled: one byte naming the index, the key,
+// then the name; the value is the name), execs (name \0 big-endian started_at id ->
+// pb::Execution; a job's history is one key range, oldest first, so pruning removes the
+// range's first keys), exec_ids (name \0 id -> exec key), meta (the pause flag and counts of
+// jobs per status and per disabled flag, so filtered totals need no scan).
 
 #include <map>
 #include <memory>
@@ -19,6 +19,7 @@
 
 #include "base/result.h"
 #include "state.pb.h"
+#include "state/state_db.h"
 
 namespace sundial::state {
 
@@ -84,17 +85,15 @@ struct execution_page {
 
 class job_store {
  public:
-  static base::result<std::unique_ptr<job_store>> open(const std::string& dir);
-  ~job_store();
+  explicit job_store(state_db& db) : db_(db) {}
   job_store(const job_store&) = delete;
   job_store& operator=(const job_store&) = delete;
 
-  // Applies one command (type in [first_job_command, last_job_command]); deterministic.
-  std::string apply(std::uint8_t type, std::string_view body);
-  // The whole store, for a Raft snapshot.
-  base::status save(pb::JobStoreImage& image) const;
-  // Replaces the whole store with `image` in one transaction.
-  base::status restore(const pb::JobStoreImage& image);
+  // Applies one command (type in [first_job_command, last_job_command]) committed at `index`;
+  // deterministic. A refused command changes nothing.
+  std::string apply(std::uint64_t index, std::uint8_t type, std::string_view body);
+  // Writes an inline image's jobs and executions into `t` (an empty state's first transaction).
+  base::status load_image(txn& t, const pb::JobStoreImage& image);
 
   base::result<std::optional<pb::Job>> get(const std::string& name) const;
   base::result<job_page> list(const job_query& q) const;
@@ -104,11 +103,8 @@ class job_store {
   bool paused() const;
   base::result<std::uint64_t> job_count() const;
 
-  struct impl;
-
  private:
-  explicit job_store(std::unique_ptr<impl> i);
-  std::unique_ptr<impl> impl_;
+  state_db& db_;
 };
 
 }  // namespace sundial::state

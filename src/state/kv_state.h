@@ -4,10 +4,9 @@
 //
 // Commands are a one-byte type followed by a protobuf payload (proto/state.proto), as in
 // Dkron's FSM; an unknown type is refused and logged, never applied. apply() never reads the
-// clock. State is in memory here; the job store (issue 5) moves it to LMDB.
+// clock. Keys and members live in the state LMDB (state_db.h) beside the job store, each
+// change committed together with the applied index; snapshots are compact copies of it.
 
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "base/result.h"
 #include "raft_node/node.h"
 #include "state/job_store.h"
+#include "state/state_db.h"
 
 namespace sundial::state {
 
@@ -60,31 +60,31 @@ base::status validate_key(std::string_view key);
 
 class kv_state final : public raft_node::state_machine {
  public:
-  // Routes the job store's command types to `jobs` and includes it in snapshots. Called once,
-  // before the node starts.
+  explicit kv_state(state_db& db) : db_(db) {}
+  // Routes the job store's command types to `jobs` (same state_db). Called once, before the
+  // node starts.
   void attach(job_store* jobs) { jobs_ = jobs; }
 
-  // raft_node::state_machine
+  // raft_node::state_machine (apply thread)
   std::string apply(raft::index_t index, std::string_view command) override;
+  // A compact copy of the state LMDB as a file; the payload is a reference to it.
   std::string snapshot() override;
+  // A file reference (from snapshot()) or an inline pb::StateImage (the bootstrap image).
   base::status restore(std::string_view image) override;
+  std::uint64_t durable_applied_index() const override { return db_.applied(); }
+  void apply_membership(raft::index_t index, const raft::conf_change& cc) override;
 
   // Reads (any thread).
   std::optional<kv_entry> get(const std::string& key) const;
   std::size_t size() const;
   std::vector<member_info> members() const;
   std::optional<member_info> member(std::uint64_t id) const;
-  // Membership bookkeeping (the server calls these when conf changes apply).
-  void set_member(const member_info& m);
-  void remove_member(std::uint64_t id);
   // An image holding only `members`: the bootstrap snapshot every founding server writes.
   static std::string initial_image(const std::vector<member_info>& members);
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, kv_entry, std::less<>> kv_;
-  std::map<std::uint64_t, member_info> members_;
-  std::uint64_t applied_ = 0;
+  base::status restore_inline(std::string_view image);
+  state_db& db_;
   job_store* jobs_ = nullptr;
 };
 

@@ -617,7 +617,9 @@ base::status raft_storage::bootstrap_with(const raft::conf_state& initial, std::
                       raft::snapshot_metadata{initial, index_t{1}, term_t{1}}};
   // Index 1 is not written as a file by save(); write it here so that restarts find the image.
   if (!boot.data.empty()) {
-    if (auto st = impl_->snaps->save(boot); !st) return st;
+    auto stored = impl_->snaps->save(boot);
+    if (!stored) return stored.err();
+    boot = std::move(stored).value();
   }
   return save(raft::hard_state{term_t{1}, raft::no_node, index_t{1}}, {}, boot);
 }
@@ -628,8 +630,11 @@ base::status raft_storage::save(const std::optional<raft::hard_state>& hs,
   if (!hs && es.empty() && !snap) return {};
   auto& im = *impl_;
   // A snapshot's data goes to its file first; the LMDB record that points to it commits after.
+  std::optional<raft::snapshot> stored = snap;
   if (snap && snap->metadata.index > index_t{1}) {
-    if (auto st = im.snaps->save(*snap); !st) return st;
+    auto s = im.snaps->save(*snap);
+    if (!s) return s.err();
+    stored = std::move(s).value();
   }
   std::lock_guard lock(im.mutex);
   if (!es.empty()) {
@@ -658,8 +663,8 @@ base::status raft_storage::save(const std::optional<raft::hard_state>& hs,
   // Snapshots (rare) and records larger than the write-ahead file go straight to LMDB, after
   // what is pending there.
   if (auto st = im.checkpoint(); !st) return st;
-  if (auto st = im.write_direct(hs, es, snap); !st) return st;
-  im.mirror(hs, es, snap);
+  if (auto st = im.write_direct(hs, es, stored); !st) return st;
+  im.mirror(hs, es, stored);
   return {};
 }
 
@@ -682,8 +687,9 @@ base::status raft_storage::create_snapshot(index_t i, const raft::conf_state& cs
     }
     t = i == im.compacted.index ? im.compacted.term : im.terms[i - im.compacted.index.next()];
   }
-  raft::snapshot snap{std::move(data), raft::snapshot_metadata{cs, i, t}};
-  if (auto st = im.snaps->save(snap); !st) return st;
+  auto stored = im.snaps->save(raft::snapshot{std::move(data), raft::snapshot_metadata{cs, i, t}});
+  if (!stored) return stored.err();
+  raft::snapshot snap = std::move(stored).value();
   std::lock_guard lock(im.mutex);
   // Compaction edits LMDB, so LMDB must hold everything first.
   if (auto st = im.checkpoint(); !st) return st;

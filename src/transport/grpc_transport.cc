@@ -3,12 +3,18 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <condition_variable>
 #include <deque>
 #include <thread>
 
 #include "raft.pb.h"
 #include "raft/codec.h"
+#include "storage/crc32c.h"
+#include "storage/file_util.h"
+#include "storage/snapshot_ref.h"
 #include "transport.grpc.pb.h"
 
 namespace sundial::transport {
@@ -194,7 +200,51 @@ class peer {
     }
   }
 
+  // Reads the snapshot's data chunk by chunk: inline bytes, or the file a reference names
+  // (never whole into memory).
+  struct snapshot_source {
+    std::string_view inline_data;
+    int fd = -1;
+    std::uint64_t size = 0;
+    std::uint64_t off = 0;
+    ~snapshot_source() {
+      if (fd >= 0) ::close(fd);
+    }
+    bool next(std::size_t max, std::string& out) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(max, size - off));
+      if (fd < 0) {
+        out.assign(inline_data.substr(off, n));
+      } else {
+        out.resize(n);
+        std::size_t got = 0;
+        while (got < n) {
+          const ssize_t r = ::pread(fd, out.data() + got, n - got, static_cast<off_t>(off + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) return false;
+          got += static_cast<std::size_t>(r);
+        }
+      }
+      off += n;
+      return true;
+    }
+  };
+
   bool send_snapshot(const raft::message& m) {
+    const std::string_view data = m.snap ? m.snap->data.view() : std::string_view{};
+    snapshot_source source;
+    const auto ref = storage::decode_file_ref(data);
+    if (ref) {
+      source.fd = ::open(ref->path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (source.fd < 0) {
+        std::lock_guard lock(mu_);
+        status_.last_error = "snapshot to " + address_ + ": cannot open " + ref->path;
+        return false;
+      }
+      source.size = ref->size;
+    } else {
+      source.inline_data = data;
+      source.size = data.size();
+    }
     grpc::ClientContext ctx;
     {
       std::lock_guard lock(mu_);
@@ -203,23 +253,31 @@ class peer {
     }
     pb::SnapshotAck ack;
     auto writer = stub_->Snapshot(&ctx, &ack);
-    const std::string_view data = m.snap ? m.snap->data.view() : std::string_view{};
     raft::message header = m;
     if (m.snap) {
       header.snap =
           std::make_shared<const raft::snapshot>(raft::snapshot{raft::payload{}, m.snap->metadata});
     }
-    std::size_t off = 0;
     bool ok = true;
     bool first = true;
     do {
       pb::SnapshotChunk chunk;
       chunk.set_from(self_.value());
-      if (first) to_pb(header, chunk.mutable_header());
-      const std::size_t n = std::min(opt_.snapshot_chunk_bytes, data.size() - off);
-      chunk.set_data(std::string(data.substr(off, n)));
-      off += n;
-      chunk.set_last(off >= data.size());
+      if (first) {
+        to_pb(header, chunk.mutable_header());
+        if (ref) {
+          chunk.set_file(true);
+          chunk.set_file_size(ref->size);
+          chunk.set_file_crc(ref->crc);
+        }
+      }
+      if (!source.next(opt_.snapshot_chunk_bytes, *chunk.mutable_data())) {
+        ok = false;
+        ctx.TryCancel();
+        break;
+      }
+      const std::size_t n = chunk.data().size();
+      chunk.set_last(source.off >= source.size);
       first = false;
       if (!writer->Write(chunk)) {
         ok = false;
@@ -227,14 +285,15 @@ class peer {
       }
       std::lock_guard lock(mu_);
       status_.bytes_sent += n;
-    } while (off < data.size());
+    } while (source.off < source.size);
     if (ok) writer->WritesDone();
     const grpc::Status st = writer->Finish();
     std::lock_guard lock(mu_);
     snap_ctx_ = nullptr;
-    if (!st.ok() || !ack.ok()) {
+    if (!ok || !st.ok() || !ack.ok()) {
       status_.last_error =
-          "snapshot to " + address_ + " failed: " + (st.ok() ? ack.error() : st.error_message());
+          "snapshot to " + address_ + " failed: " +
+          (!ok ? "cannot read the snapshot file" : (st.ok() ? ack.error() : st.error_message()));
       return false;
     }
     return ok;
@@ -276,7 +335,9 @@ struct grpc_transport::impl final : public pb::Raft::Service {
 
   mutable std::mutex mu;
   std::map<node_id, std::unique_ptr<peer>> peers;
-  std::map<node_id, std::uint64_t> received;  // bytes received per sender
+  std::map<node_id, std::uint64_t> received;            // bytes received per sender
+  std::map<node_id, std::deque<std::string>> receipts;  // snapshot files received per sender
+  std::atomic<std::uint64_t> receive_seq{0};
 
   void learn_peer(node_id id, const std::string& address);
 
@@ -303,41 +364,101 @@ struct grpc_transport::impl final : public pb::Raft::Service {
     return grpc::Status::OK;
   }
 
+  // A snapshot file being received: written chunk by chunk, checked at the end.
+  struct snapshot_sink {
+    std::string path;
+    int fd = -1;
+    std::uint64_t size = 0;
+    std::uint32_t crc = 0;
+    bool keep = false;
+    ~snapshot_sink() {
+      if (fd >= 0) ::close(fd);
+      if (!keep && !path.empty()) ::unlink(path.c_str());
+    }
+  };
+
   grpc::Status Snapshot(grpc::ServerContext*, grpc::ServerReader<pb::SnapshotChunk>* reader,
                         pb::SnapshotAck* ack) override {
     pb::SnapshotChunk chunk;
     std::optional<raft::message> header;
     std::string data;
+    std::optional<snapshot_sink> sink;
+    std::uint64_t expect_size = 0;
+    std::uint32_t expect_crc = 0;
     bool complete = false;
     std::uint64_t from = 0;
+    std::uint64_t bytes = 0;
+    auto refuse = [&](const std::string& why) {
+      ack->set_ok(false);
+      ack->set_error(why);
+      spdlog::warn("transport: refusing a snapshot from {:x}: {}", from, why);
+      return grpc::Status::OK;
+    };
     while (reader->Read(&chunk)) {
       from = chunk.from();
       if (chunk.has_header()) {
         auto m = raft::codec::decode_message(chunk.header().SerializeAsString());
-        if (!m || !m->snap) {
-          ack->set_ok(false);
-          ack->set_error("bad snapshot header");
-          return grpc::Status::OK;
-        }
+        if (!m || !m->snap) return refuse("bad snapshot header");
         header = std::move(m).value();
+        if (chunk.file()) {
+          if (opt.snapshot_dir.empty()) return refuse("this server cannot receive file snapshots");
+          sink.emplace();
+          sink->path = fmt::format("{}/recv-{:x}-{:x}-{}.tmp", opt.snapshot_dir, from,
+                                   header->snap->metadata.index.value(), ++receive_seq);
+          sink->fd = ::open(sink->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+          if (sink->fd < 0) return refuse("cannot create " + sink->path);
+          expect_size = chunk.file_size();
+          expect_crc = chunk.file_crc();
+        }
       }
-      data += chunk.data();
+      bytes += chunk.data().size();
+      if (sink) {
+        if (auto st = storage::pwrite_all(sink->fd, chunk.data(), sink->size, sink->path); !st)
+          return refuse(st.err().message);
+        sink->crc = storage::crc32c(chunk.data(), sink->crc);
+        sink->size += chunk.data().size();
+      } else {
+        data += chunk.data();
+      }
       if (chunk.last()) complete = true;
     }
     {
       std::lock_guard lock(mu);
-      received[node_id{from}] += data.size();
+      received[node_id{from}] += bytes;
     }
-    if (!header || !complete) {
-      ack->set_ok(false);
-      ack->set_error("incomplete snapshot stream");
-      return grpc::Status::OK;
+    if (!header || !complete) return refuse("incomplete snapshot stream");
+    raft::payload payload;
+    if (sink) {
+      if (sink->size != expect_size || sink->crc != expect_crc) {
+        return refuse(
+            fmt::format("snapshot file arrived with {} bytes, CRC {:08x}; sent as {} "
+                        "bytes, CRC {:08x}",
+                        sink->size, sink->crc, expect_size, expect_crc));
+      }
+      if (::fsync(sink->fd) != 0) return refuse("cannot fsync " + sink->path);
+      sink->keep = true;
+      payload = raft::payload(storage::encode_file_ref({sink->path, sink->size, sink->crc}));
+      forget_older_receipts(node_id{from}, sink->path);
+    } else {
+      payload = raft::payload(std::move(data));
     }
     header->snap = std::make_shared<const raft::snapshot>(
-        raft::snapshot{raft::payload(std::move(data)), header->snap->metadata});
+        raft::snapshot{std::move(payload), header->snap->metadata});
     rcv->step(std::move(*header));
     ack->set_ok(true);
     return grpc::Status::OK;
+  }
+
+  // Storage adopts a received file (renames it) when the core accepts the snapshot; one the
+  // core ignored (stale) would stay. Remove a sender's receipts older than its previous one.
+  void forget_older_receipts(node_id from, const std::string& newest) {
+    std::lock_guard lock(mu);
+    auto& paths = receipts[from];
+    paths.push_back(newest);
+    while (paths.size() > 2) {
+      ::unlink(paths.front().c_str());
+      paths.pop_front();
+    }
   }
 };
 

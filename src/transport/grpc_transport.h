@@ -38,6 +38,9 @@ struct transport_options {
   std::size_t max_queue_bytes = 64 << 20;
   std::size_t max_batch_bytes = 4 << 20;
   std::size_t snapshot_chunk_bytes = 1 << 20;
+  // Where snapshots whose data is a file are received (the node's snapshot directory, so that
+  // storage can adopt them with a rename). Empty: such snapshots are refused.
+  std::string snapshot_dir;
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds connect_timeout{1000};

@@ -4,6 +4,9 @@
 
 #include <fstream>
 
+#include "storage/crc32c.h"
+#include "storage/file_util.h"
+#include "storage/snapshot_ref.h"
 #include "temp_dir.h"
 
 namespace sundial::storage {
@@ -65,6 +68,47 @@ TEST(snapshot_files, half_written_snapshots_are_never_used) {
   auto r = files.load_newest();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)->data.view(), "complete");
+}
+
+TEST(crc32c, known_values_and_chunked_extension) {
+  EXPECT_EQ(crc32c("123456789"), 0xe3069283u);  // the standard check value
+  EXPECT_EQ(crc32c(""), 0u);
+  std::string data;
+  for (int i = 0; i < 1000; ++i)
+    data.push_back(static_cast<char>(i * 7));
+  EXPECT_EQ(crc32c(data.substr(3)), crc32c(data.substr(203), crc32c(data.substr(3, 200))));
+}
+
+TEST(snapshot_files, a_file_reference_adopts_its_file_and_prunes_it_with_the_snapshot) {
+  testing::temp_dir dir;
+  auto files = snapshot_files::open(dir.path() + "/snap", 2).value();
+  std::vector<std::string> states;
+  for (std::uint64_t i = 10; i <= 30; i += 10) {
+    const std::string staged = dir.path() + "/staged-" + std::to_string(i);
+    ASSERT_TRUE(write_file_synced(staged, std::string(5000, static_cast<char>('a' + i / 10))).ok());
+    auto ref = describe_file(staged).value();
+    auto stored = files.save(snap(i, encode_file_ref(ref))).value();
+    auto stored_ref = decode_file_ref(stored.data.view());
+    ASSERT_TRUE(stored_ref);
+    EXPECT_EQ(stored_ref->path.rfind(dir.path() + "/snap/", 0), 0u) << stored_ref->path;
+    EXPECT_FALSE(std::filesystem::exists(staged)) << "moved, not copied";
+    EXPECT_TRUE(verify_file(*stored_ref).ok());
+    states.push_back(stored_ref->path);
+  }
+  EXPECT_FALSE(std::filesystem::exists(states[0])) << "pruned with its .snap";
+  // Loading resolves the stored relative name in this directory, wherever it now is.
+  std::filesystem::rename(dir.path() + "/snap", dir.path() + "/moved");
+  auto moved = snapshot_files::open(dir.path() + "/moved", 2).value();
+  auto newest = moved.load_newest().value();
+  auto ref = decode_file_ref(newest->data.view()).value();
+  EXPECT_EQ(ref.path,
+            dir.path() + "/moved/" + std::filesystem::path(states[2]).filename().string());
+  EXPECT_TRUE(verify_file(ref).ok());
+  // A snapshot whose state file is gone is corrupt, not silently empty.
+  std::filesystem::remove(ref.path);
+  auto r = moved.load_newest();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, base::errc::corruption);
 }
 
 }  // namespace

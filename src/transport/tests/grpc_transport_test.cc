@@ -2,8 +2,12 @@
 // unreachable peer is reported (never queued without bound), and a 3-node Raft cluster runs
 // over it.
 #include "transport/grpc_transport.h"
+#include "storage/file_util.h"
+#include "storage/snapshot_ref.h"
 
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -98,6 +102,65 @@ TEST(grpc_transport, delivers_messages_and_large_snapshots) {
   ASSERT_EQ(st.size(), 1u);
   EXPECT_TRUE(st[0].active);
   EXPECT_GT(st[0].bytes_sent, std::uint64_t{5} << 20);
+}
+
+TEST(grpc_transport, a_file_snapshot_streams_from_disk_into_the_receivers_directory) {
+  const auto root = std::filesystem::temp_directory_path() /
+                    ("sundial-tr-" + std::to_string(::getpid()) + "-" + std::to_string(::rand()));
+  std::filesystem::create_directories(root / "a");
+  std::filesystem::create_directories(root / "b");
+  collector a_in, b_in;
+  transport_options bo;
+  bo.snapshot_dir = (root / "b").string();
+  bo.snapshot_chunk_bytes = 64 << 10;
+  grpc_transport a(node_id{1}), b(node_id{2}, bo);
+  auto pa = a.start("127.0.0.1:0", a_in);
+  auto pb = b.start("127.0.0.1:0", b_in);
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  a.set_peer(node_id{2}, "127.0.0.1:" + std::to_string(*pb));
+  const std::string source = (root / "a" / "state").string();
+  std::string image(3 << 20, 'f');
+  image[777777] = 'x';
+  ASSERT_TRUE(storage::write_file_synced(source, image).ok());
+  auto ref = storage::describe_file(source).value();
+  raft::message snap;
+  snap.type = raft::message_type::snap;
+  snap.from = node_id{1};
+  snap.to = node_id{2};
+  snap.term = raft::term_t{3};
+  snap.snap = std::make_shared<const raft::snapshot>(
+      raft::snapshot{raft::payload(storage::encode_file_ref(ref)),
+                     raft::snapshot_metadata{raft::conf_state{{node_id{1}, node_id{2}}, {}},
+                                             raft::index_t{42}, raft::term_t{3}}});
+  a.send({snap});
+  ASSERT_TRUE(b_in.wait([&] { return !b_in.got.empty(); })) << "the snapshot never arrived";
+  const auto& got = b_in.got.front();
+  ASSERT_EQ(got.type, raft::message_type::snap);
+  auto got_ref = storage::decode_file_ref(got.snap->data.view());
+  ASSERT_TRUE(got_ref) << "delivered as a reference to the received file";
+  EXPECT_EQ(got_ref->path.rfind(bo.snapshot_dir + "/", 0), 0u) << got_ref->path;
+  EXPECT_EQ(got_ref->size, ref.size);
+  EXPECT_EQ(got_ref->crc, ref.crc);
+  EXPECT_TRUE(storage::verify_file(*got_ref).ok());
+  EXPECT_EQ(storage::read_file(got_ref->path).value()[777777], 'x');
+  ASSERT_TRUE(a_in.wait([&] { return !a_in.snapshots.empty(); }));
+  EXPECT_TRUE(a_in.snapshots[0].second);
+
+  // A receiver without a snapshot directory refuses file snapshots (and says so to the sender).
+  collector c_in;
+  grpc_transport c(node_id{3});
+  auto pc = c.start("127.0.0.1:0", c_in);
+  ASSERT_TRUE(pc.ok());
+  a.set_peer(node_id{3}, "127.0.0.1:" + std::to_string(*pc));
+  snap.to = node_id{3};
+  a.send({snap});
+  ASSERT_TRUE(a_in.wait([&] { return a_in.snapshots.size() == 2; }));
+  EXPECT_FALSE(a_in.snapshots[1].second) << "refused";
+  EXPECT_TRUE(c_in.got.empty());
+  a.stop();
+  b.stop();
+  c.stop();
+  std::filesystem::remove_all(root);
 }
 
 TEST(grpc_transport, unreachable_peer_is_reported_not_queued) {

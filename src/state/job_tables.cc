@@ -1,0 +1,189 @@
+#include "state/job_tables.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "storage/byte_order.h"
+
+namespace sundial::state::tables {
+
+using base::errc;
+using base::fail;
+
+namespace {
+
+// Sort keys longer than this are cut in the index (LMDB keys are at most 511 bytes, and the
+// name follows); jobs equal on the first 200 bytes then order by name.
+constexpr std::size_t max_sort_bytes = 200;
+
+std::string signed_key(std::int64_t v) {
+  std::string k;
+  put_be64(k, static_cast<std::uint64_t>(v) ^ (1ull << 63));
+  return k;
+}
+
+struct index_entry {
+  std::string key;
+  bool operator<(const index_entry& o) const { return key < o.key; }
+  bool operator==(const index_entry& o) const { return key == o.key; }
+};
+
+std::string entry_key(index_id id, std::string_view sort, const std::string& name) {
+  std::string k(1, static_cast<char>(id));
+  k.append(sort.substr(0, max_sort_bytes));
+  k.push_back('\0');
+  k.append(name);
+  return k;
+}
+
+std::vector<index_entry> index_entries(const pb::Job& j) {
+  std::vector<index_entry> out{
+      {entry_key(index_id::displayname, j.displayname(), j.name())},
+      {entry_key(index_id::schedule, j.schedule(), j.name())},
+      {entry_key(index_id::success_count, signed_key(j.success_count()), j.name())},
+      {entry_key(index_id::error_count, signed_key(j.error_count()), j.name())},
+      {entry_key(index_id::last_success, signed_key(j.last_success_us()), j.name())},
+      {entry_key(index_id::last_error, signed_key(j.last_error_us()), j.name())},
+      {entry_key(index_id::status, j.status(), j.name())},
+      {entry_key(index_id::disabled, j.disabled() ? "1" : "0", j.name())},
+  };
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+base::status add_count(txn& t, const std::string& key, std::int64_t delta) {
+  auto cur = read_count(t, key);
+  if (!cur) return cur.err();
+  const std::int64_t next = static_cast<std::int64_t>(*cur) + delta;
+  SUNDIAL_ASSERT(next >= 0, "a job count went negative");
+  if (next == 0) return t.erase(t.env().meta, key);
+  std::string v;
+  storage::put_u64(v, static_cast<std::uint64_t>(next));
+  return t.put(t.env().meta, key, v);
+}
+
+base::status count_job(txn& t, const pb::Job& j, std::int64_t delta) {
+  SUNDIAL_TRY(add_count(t, status_count_key(j.status()), delta));
+  SUNDIAL_TRY(add_count(t, disabled_count_key(j.disabled()), delta));
+  return add_count(t, pair_count_key(j.status(), j.disabled()), delta);
+}
+
+}  // namespace
+
+void put_be64(std::string& out, std::uint64_t v) {
+  for (int b = 7; b >= 0; --b)
+    out.push_back(static_cast<char>(v >> (8 * b)));
+}
+
+std::string next_key(const pb::Job& j) {
+  std::string k;
+  put_be64(k, j.next_us() > 0 ? static_cast<std::uint64_t>(j.next_us()) : ~0ull);
+  k += j.name();
+  return k;
+}
+
+std::string index_prefix(index_id id, const std::optional<std::string>& value) {
+  std::string k(1, static_cast<char>(id));
+  if (value) {
+    k.append(*value);
+    k.push_back('\0');
+  }
+  return k;
+}
+
+std::optional<index_id> sort_index(const std::string& sort) {
+  if (sort == "displayname") return index_id::displayname;
+  if (sort == "schedule") return index_id::schedule;
+  if (sort == "success_count") return index_id::success_count;
+  if (sort == "error_count") return index_id::error_count;
+  if (sort == "last_success") return index_id::last_success;
+  if (sort == "last_error") return index_id::last_error;
+  return std::nullopt;
+}
+
+std::string exec_prefix(const std::string& job) {
+  return job + '\0';
+}
+
+std::string exec_key(const pb::Execution& e) {
+  std::string k = exec_prefix(e.job_name());
+  put_be64(k, static_cast<std::uint64_t>(e.started_at_us()) ^ (1ull << 63));
+  k += e.id();
+  return k;
+}
+
+std::string exec_id_key(const std::string& job, const std::string& id) {
+  return exec_prefix(job) + id;
+}
+
+std::string status_count_key(const std::string& status) {
+  return "count/status/" + status;
+}
+std::string disabled_count_key(bool disabled) {
+  return disabled ? "count/disabled/1" : "count/disabled/0";
+}
+std::string pair_count_key(const std::string& status, bool disabled) {
+  return "count/pair/" + status + (disabled ? "/1" : "/0");
+}
+
+base::result<std::uint64_t> read_count(const txn& t, const std::string& key) {
+  auto v = t.get(t.env().meta, key);
+  if (!v) return v.err();
+  if (!*v) return std::uint64_t{0};
+  if ((*v)->size() != 8)
+    return fail(errc::corruption, fmt::format("state store: count {} is malformed", key));
+  return storage::get_u64(**v, 0);
+}
+
+base::result<std::optional<pb::Job>> read_job(const txn& t, const std::string& name) {
+  auto v = t.get(t.env().jobs, name);
+  if (!v) return v.err();
+  if (!*v) return std::optional<pb::Job>{};
+  pb::Job j;
+  if (!j.ParseFromArray((*v)->data(), static_cast<int>((*v)->size())))
+    return fail(errc::corruption, fmt::format("state store: job {} does not decode", name));
+  return std::optional<pb::Job>(std::move(j));
+}
+
+base::status put_job(txn& t, const pb::Job& j) {
+  auto old = read_job(t, j.name());
+  if (!old) return old.err();
+  const auto& env = t.env();
+  std::vector<index_entry> before;
+  if (*old) {
+    before = index_entries(**old);
+    if (next_key(**old) != next_key(j)) SUNDIAL_TRY(t.erase(env.next, next_key(**old)));
+    SUNDIAL_TRY(count_job(t, **old, -1));
+  }
+  const std::vector<index_entry> after = index_entries(j);
+  // Only the entries that changed are touched (most writes change a counter or two).
+  std::vector<index_entry> gone, added;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(gone));
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(added));
+  for (const auto& e : gone)
+    SUNDIAL_TRY(t.erase(env.job_index, e.key));
+  for (const auto& e : added)
+    SUNDIAL_TRY(t.put(env.job_index, e.key, j.name()));
+  SUNDIAL_TRY(t.put(env.next, next_key(j), ""));
+  SUNDIAL_TRY(count_job(t, j, +1));
+  return t.put(env.jobs, j.name(), j.SerializeAsString());
+}
+
+base::status remove_job(txn& t, const pb::Job& j) {
+  const auto& env = t.env();
+  for (const auto& e : index_entries(j))
+    SUNDIAL_TRY(t.erase(env.job_index, e.key));
+  SUNDIAL_TRY(t.erase(env.next, next_key(j)));
+  SUNDIAL_TRY(count_job(t, j, -1));
+  return t.erase(env.jobs, j.name());
+}
+
+bool is_paused(const txn& t) {
+  auto v = t.get(t.env().meta, "paused");
+  return v && *v && **v == "1";
+}
+
+}  // namespace sundial::state::tables
