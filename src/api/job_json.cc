@@ -69,7 +69,13 @@ base::status get_duration(const json& b, const char* field, std::int64_t* out) {
     return {};
   }
   if (!it->is_string()) return wrong_type(field, "a duration such as \"90s\" or \"1h30m\"");
-  auto d = cron::parse_duration(it->get<std::string>());
+  const std::string text = it->get<std::string>();
+  // "0s" is how an unset duration is shown (GET), so a backup must read it back as unset.
+  if (text.empty() || text == "0" || text == "0s") {
+    *out = 0;
+    return {};
+  }
+  auto d = cron::parse_duration(text);
   if (!d) return fail(errc::invalid_argument, fmt::format("{}: {}", field, d.err().message));
   *out = d->count();
   return {};

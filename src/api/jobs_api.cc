@@ -4,6 +4,7 @@
 
 #include "api/answers.h"
 #include "api/job_json.h"
+#include "api/multipart.h"
 #include "state/job_rules.h"
 
 namespace sundial::api {
@@ -119,6 +120,62 @@ response create_or_replace(context& c, const request& req, const std::string& pa
   *cmd.mutable_job() = std::move(job).value();
   cmd.set_now_us(c.opt.now_us());
   return c.propose(state::job_command::set_job, cmd, 201);
+}
+
+// POST /v1/restore: a backup (what GET /v1/jobs returns) in the multipart field `file` (a
+// bare JSON body is accepted too). One SetJobs command: every job is created or replaced, or
+// none is; children may come before their parents.
+response restore(context& c, const request& req) {
+  std::string text;
+  auto ct = req.headers.find("content-type");
+  if (ct != req.headers.end() && ct->second.rfind("multipart/", 0) == 0) {
+    auto file = multipart_field(ct->second, req.body, "file");
+    if (!file) return error_answer(file.err());
+    if (!*file) return json_error(400, "the multipart body has no field named \"file\"");
+    text = std::move(**file);
+  } else {
+    text = req.body;
+  }
+  json list = json::parse(text, nullptr, false);
+  if (list.is_discarded()) return json_error(400, "the restore file is not valid JSON");
+  if (!list.is_array())
+    return json_error(400, "the restore file must be a JSON array of jobs (GET /v1/jobs)");
+  if (list.empty()) return json_error(400, "the restore file holds no jobs");
+  pb::SetJobs cmd;
+  cmd.set_now_us(c.opt.now_us());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto job = job_from_json(list[i]);
+    auto where = [&] {
+      const std::string name =
+          list[i].is_object() && list[i].contains("name") && list[i]["name"].is_string()
+              ? list[i]["name"].get<std::string>()
+              : "";
+      return "job " + std::to_string(i) + (name.empty() ? "" : " (" + name + ")") + ": ";
+    };
+    if (!job) return json_error(http_status(job.err().code), where() + job.err().message);
+    pb::Job checked = *job;
+    if (auto st = state::normalize_job(checked); !st)
+      return json_error(http_status(st.err().code), where() + st.err().message);
+    *cmd.add_jobs() = std::move(job).value();
+  }
+  if (c.jobs.paused()) {
+    return json_error(503,
+                      "the cluster is paused: jobs cannot be created or changed until "
+                      "POST /v1/unpause");
+  }
+  auto r =
+      c.node.propose(state::encode_command(state::job_command::set_jobs, cmd), c.opt.write_timeout)
+          .get();
+  if (r.status != outcome::committed) return refused(r, c.kv);
+  const auto o = state::decode_outcome(r.result);
+  if (!o.ok) return json_error(http_status(o.code), o.message);
+  // Applied here before the proposal resolved: the restored jobs as stored.
+  json out = json::array();
+  for (const auto& j : cmd.jobs()) {
+    auto stored = c.jobs.get(j.name());
+    if (stored && *stored) out.push_back(job_to_json(**stored));
+  }
+  return with_total(json_ok(200, out), out.size());
 }
 
 response list_jobs(context& c, const request& req) {
@@ -258,6 +315,7 @@ void register_job_routes(http_server& server, raft_node::node& node, state::kv_s
   for (const char* m : {"GET", "PUT", "POST", "DELETE", "PATCH"}) {
     server.route(m, "/v1/jobs/", [c](const request& req) { return job_routes(*c, req); });
   }
+  server.route("POST", "/v1/restore", [c](const request& req) { return restore(*c, req); });
   server.route("GET", "/v1/pause", [c](const request& req) -> response {
     if (auto r = c->barrier(req)) return *r;
     return json_ok(200, json{{"paused", c->jobs.paused()}});

@@ -3,7 +3,8 @@
 //   GET /v1/jobs (q, status, disabled, metadata[k]=v, _sort, _order, _start, _end;
 //   X-Total-Count), POST|PATCH /v1/jobs, PUT|GET|DELETE /v1/jobs/{job},
 //   POST /v1/jobs/{job}/toggle, GET|DELETE /v1/jobs/{job}/executions,
-//   GET /v1/jobs/{job}/executions/{id}, GET|POST /v1/pause, POST /v1/unpause.
+//   GET /v1/jobs/{job}/executions/{id}, GET|POST /v1/pause, POST /v1/unpause,
+//   POST /v1/restore (multipart field `file`: a JSON array of jobs, all or nothing).
 // Writes go through Raft (a follower forwards them to the leader); reads are linearizable
 // (a ReadIndex barrier) unless ?stale. Run-now (POST /v1/jobs/{job}, /run, ?runoncreate)
 // answers 501 until the scheduler exists.

@@ -197,3 +197,45 @@ def test_a_lagging_server_installs_the_job_store_from_a_snapshot_file(cluster):
              lambda: any(n.endswith(".state")
                          for n in os.listdir(os.path.join(lagging.data_dir, "snap"))))
     assert "recv-" not in " ".join(os.listdir(os.path.join(lagging.data_dir, "snap")))
+
+
+def restore(server, jobs_or_text, field="file"):
+    text = jobs_or_text if isinstance(jobs_or_text, str) else json.dumps(jobs_or_text)
+    return requests.post(server.url + "/v1/restore", files={field: ("backup.json", text)},
+                         timeout=30)
+
+
+def test_restore_round_trips_a_backup_all_or_nothing(cluster):
+    leader = cluster.form(3)
+    follower = next(s for s in cluster.servers if s is not leader)
+    for j in (job("base", displayname="Base", metadata={"team": "a"}),
+              job("child", parent_job="base", schedule=""), job("other", disabled=True)):
+        assert post(leader, "/v1/jobs", j).status_code == 201
+    backup = leader.get("/v1/jobs").json()
+    assert len(backup) == 3
+    # Children first in the file: the restore orders them itself.
+    backup.sort(key=lambda j: j["parent_job"] == "")
+    for name in ("child", "base", "other"):
+        assert requests.delete(leader.url + "/v1/jobs/" + name, timeout=10).status_code == 200
+    r = restore(follower, backup)
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Total-Count"] == "3"
+    after = {j["name"]: j for j in leader.get("/v1/jobs").json()}
+    assert set(after) == {"base", "child", "other"}
+    assert after["base"]["displayname"] == "Base" and after["base"]["metadata"] == {"team": "a"}
+    assert after["base"]["dependent_jobs"] == ["child"] and after["other"]["disabled"] is True
+
+    # One bad job rejects the whole file: nothing of it is created.
+    bad = [job("new-one"), job("new-two", schedule="not a schedule")]
+    r = restore(leader, bad)
+    assert r.status_code == 400 and "new-two" in r.json()["error"], r.text
+    assert leader.get("/v1/jobs/new-one").status_code == 404
+    # A missing parent is refused at apply time, also all or nothing.
+    r = restore(leader, [job("orphan-ok"), job("orphan", parent_job="nobody", schedule="")])
+    assert r.status_code == 404, r.text
+    assert leader.get("/v1/jobs/orphan-ok").status_code == 404
+    # Malformed uploads.
+    assert restore(leader, "{not json").status_code == 400
+    assert restore(leader, {"name": "x"}).status_code == 400  # not an array
+    assert restore(leader, [job("z")], field="other").status_code == 400
+    assert leader.get("/v1/jobs").headers["X-Total-Count"] == "3"
