@@ -4,6 +4,7 @@
 
 #include "state/job_store.h"
 #include "state/job_tables.h"
+#include "state/rank_fences.h"
 
 namespace sundial::state {
 
@@ -50,12 +51,17 @@ std::string prefix_end(std::string prefix) {
 // Walks the keys of `dbi` that start with `prefix`, in order or in reverse, calling
 // `visit(key, value)` until it returns false.
 template <class F>
-base::status walk(const txn& t, MDB_dbi dbi, const std::string& prefix, bool descending, F visit) {
+base::status walk(const txn& t, MDB_dbi dbi, const std::string& prefix, bool descending, F visit,
+                  const std::optional<std::string>& from_key = std::nullopt) {
   auto c = cursor::open(t, dbi);
   if (!c) return c.err();
   MDB_val k, v;
   int rc;
-  if (!descending) {
+  if (from_key) {
+    // An existing key inside the range (found by rank): walk on from it either way.
+    k = mdb_val(*from_key);
+    rc = mdb_cursor_get((*c)->c, &k, &v, MDB_SET_RANGE);
+  } else if (!descending) {
     k = mdb_val(prefix);
     rc = mdb_cursor_get((*c)->c, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
   } else {
@@ -153,34 +159,55 @@ base::result<job_page> job_store::list(const job_query& q) const {
       !scans && ((q.status.empty() && !q.disabled) ||
                  (by_name && source == holds::name_in_value && (q.status.empty() || !q.disabled)));
   std::uint64_t pos = 0;
+  // A deep slice starts at its first key, found through the rank fences instead of a walk.
+  std::optional<std::string> from_key;
+  if (every_entry_matches && q.start > 0) {
+    if (q.start >= *total) {
+      page.total = *total;
+      return page;
+    }
+    const auto tag = dbi == env.jobs   ? rank_fences::table_tag::jobs
+                     : dbi == env.next ? rank_fences::table_tag::next
+                                       : rank_fences::table_tag::job_index;
+    auto k =
+        rank_fences::key_at(*t, tag, dbi, prefix, q.descending ? *total - 1 - q.start : q.start);
+    if (!k) return k.err();
+    if (!*k) return fail(errc::corruption, "state store: the rank fences disagree with a table");
+    from_key = std::move(*k);
+    pos = q.start;
+  }
   base::status failure;
-  auto st = walk(*t, dbi, prefix, q.descending, [&](std::string_view key, std::string_view value) {
-    if (total && pos >= std::min(end, *total)) return false;  // the slice is complete
-    if (every_entry_matches && pos < q.start) {
-      ++pos;
-      return true;
-    }
-    pb::Job j;
-    if (source == holds::job) {
-      if (!j.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-        failure = fail(errc::corruption, "state store: a job does not decode");
-        return false;
-      }
-    } else {
-      const std::string name(source == holds::name_in_key ? key.substr(8) : value);
-      auto r = read_job(*t, name);
-      if (!r || !*r) {
-        failure = r ? fail(errc::corruption, "state store: an index names a missing job " + name)
-                    : base::status(r.err());
-        return false;
-      }
-      j = std::move(**r);
-    }
-    if (!matches(j, q)) return true;
-    if (pos >= q.start && pos < end) page.jobs.push_back(std::move(j));
-    ++pos;
-    return true;
-  });
+  auto st = walk(
+      *t, dbi, prefix, q.descending,
+      [&](std::string_view key, std::string_view value) {
+        if (total && pos >= std::min(end, *total)) return false;  // the slice is complete
+        if (every_entry_matches && pos < q.start) {
+          ++pos;
+          return true;
+        }
+        pb::Job j;
+        if (source == holds::job) {
+          if (!j.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+            failure = fail(errc::corruption, "state store: a job does not decode");
+            return false;
+          }
+        } else {
+          const std::string name(source == holds::name_in_key ? key.substr(8) : value);
+          auto r = read_job(*t, name);
+          if (!r || !*r) {
+            failure =
+                r ? fail(errc::corruption, "state store: an index names a missing job " + name)
+                  : base::status(r.err());
+            return false;
+          }
+          j = std::move(**r);
+        }
+        if (!matches(j, q)) return true;
+        if (pos >= q.start && pos < end) page.jobs.push_back(std::move(j));
+        ++pos;
+        return true;
+      },
+      from_key);
   if (!st) return st.err();
   if (!failure) return failure.err();
   page.total = total.value_or(pos);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "state/rank_fences.h"
 #include "storage/byte_order.h"
 
 namespace sundial::state::tables {
@@ -147,13 +148,22 @@ base::result<std::optional<pb::Job>> read_job(const txn& t, const std::string& n
 }
 
 base::status put_job(txn& t, const pb::Job& j) {
+  using rank_fences::table_tag;
   auto old = read_job(t, j.name());
   if (!old) return old.err();
   const auto& env = t.env();
   std::vector<index_entry> before;
+  const std::string next = next_key(j);
+  bool next_is_new = true;
   if (*old) {
     before = index_entries(**old);
-    if (next_key(**old) != next_key(j)) SUNDIAL_TRY(t.erase(env.next, next_key(**old)));
+    const std::string old_next = next_key(**old);
+    if (old_next != next) {
+      SUNDIAL_TRY(t.erase(env.next, old_next));
+      SUNDIAL_TRY(rank_fences::erased(t, table_tag::next, old_next));
+    } else {
+      next_is_new = false;
+    }
     SUNDIAL_TRY(count_job(t, **old, -1));
   }
   const std::vector<index_entry> after = index_entries(j);
@@ -163,22 +173,36 @@ base::status put_job(txn& t, const pb::Job& j) {
                       std::back_inserter(gone));
   std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
                       std::back_inserter(added));
-  for (const auto& e : gone)
+  for (const auto& e : gone) {
     SUNDIAL_TRY(t.erase(env.job_index, e.key));
-  for (const auto& e : added)
+    SUNDIAL_TRY(rank_fences::erased(t, table_tag::job_index, e.key));
+  }
+  for (const auto& e : added) {
     SUNDIAL_TRY(t.put(env.job_index, e.key, j.name()));
-  SUNDIAL_TRY(t.put(env.next, next_key(j), ""));
+    SUNDIAL_TRY(rank_fences::inserted(t, table_tag::job_index, env.job_index, e.key));
+  }
+  if (next_is_new) {
+    SUNDIAL_TRY(t.put(env.next, next, ""));
+    SUNDIAL_TRY(rank_fences::inserted(t, table_tag::next, env.next, next));
+  }
   SUNDIAL_TRY(count_job(t, j, +1));
-  return t.put(env.jobs, j.name(), j.SerializeAsString());
+  SUNDIAL_TRY(t.put(env.jobs, j.name(), j.SerializeAsString()));
+  if (!*old) SUNDIAL_TRY(rank_fences::inserted(t, table_tag::jobs, env.jobs, j.name()));
+  return {};
 }
 
 base::status remove_job(txn& t, const pb::Job& j) {
+  using rank_fences::table_tag;
   const auto& env = t.env();
-  for (const auto& e : index_entries(j))
+  for (const auto& e : index_entries(j)) {
     SUNDIAL_TRY(t.erase(env.job_index, e.key));
+    SUNDIAL_TRY(rank_fences::erased(t, table_tag::job_index, e.key));
+  }
   SUNDIAL_TRY(t.erase(env.next, next_key(j)));
+  SUNDIAL_TRY(rank_fences::erased(t, table_tag::next, next_key(j)));
   SUNDIAL_TRY(count_job(t, j, -1));
-  return t.erase(env.jobs, j.name());
+  SUNDIAL_TRY(t.erase(env.jobs, j.name()));
+  return rank_fences::erased(t, table_tag::jobs, j.name());
 }
 
 bool is_paused(const txn& t) {

@@ -39,7 +39,9 @@ struct state_env {
   // Tables. meta: "applied" (u64 big-endian), "paused", "boot", counters. kv: key -> kv record.
   // members: big-endian id -> pb::Member. The job store's: jobs, next, execs, exec_ids and
   // job_index (one byte naming the index, then the sort key and the name).
-  MDB_dbi meta = 0, kv = 0, members = 0, jobs = 0, next = 0, execs = 0, exec_ids = 0, job_index = 0;
+  // fences: bucket sizes of the ordered job tables (rank_fences.h).
+  MDB_dbi meta = 0, kv = 0, members = 0, jobs = 0, next = 0, execs = 0, exec_ids = 0, job_index = 0,
+          fences = 0;
   ~state_env();
 };
 
