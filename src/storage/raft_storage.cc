@@ -122,6 +122,40 @@ struct compacted_point {
 
 }  // namespace
 
+// The decoded tail of the log, bounded in entries and in bytes (a few large entries, such as
+// a restore of thousands of jobs, must not pin hundreds of MiB).
+class entry_cache {
+ public:
+  bool empty() const { return entries_.empty(); }
+  std::size_t size() const { return entries_.size(); }
+  std::uint64_t bytes() const { return bytes_; }
+  const entry& front() const { return entries_.front(); }
+  const entry& back() const { return entries_.back(); }
+  const entry& operator[](std::size_t i) const { return entries_[i]; }
+  auto begin() const { return entries_.begin(); }
+  auto end() const { return entries_.end(); }
+  void push_back(entry e) {
+    bytes_ += e.data.size();
+    entries_.push_back(std::move(e));
+  }
+  void pop_front() {
+    bytes_ -= entries_.front().data.size();
+    entries_.pop_front();
+  }
+  void pop_back() {
+    bytes_ -= entries_.back().data.size();
+    entries_.pop_back();
+  }
+  void clear() {
+    entries_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  std::deque<entry> entries_;
+  std::uint64_t bytes_ = 0;
+};
+
 struct raft_storage::impl {
   std::string dir;
   std::string db_path;
@@ -138,7 +172,7 @@ struct raft_storage::impl {
   // Terms of entries compacted.index+1 .. last, in order: term() and last_index() in memory.
   std::deque<term_t> terms;
   // The newest entries, decoded. Invariant: cache.back().index == last index when non-empty.
-  std::deque<entry> cache;
+  entry_cache cache;
   mutable std::optional<raft::snapshot> snap_cache;
   bool is_new = true;
 
@@ -330,7 +364,8 @@ struct raft_storage::impl {
         terms.push_back(e.term);
         cache.push_back(e);
       }
-      while (cache.size() > opt.cache_entries && (!dirty_from || cache.front().index < *dirty_from))
+      while ((cache.size() > opt.cache_entries || cache.bytes() > opt.cache_bytes) &&
+             cache.size() > 1 && (!dirty_from || cache.front().index < *dirty_from))
         cache.pop_front();
     }
     if (hs) hard = *hs;
@@ -455,7 +490,9 @@ base::result<std::unique_ptr<raft_storage>> raft_storage::open(const std::string
     }
     im->terms.push_back(e->term);
     im->cache.push_back(std::move(e).value());
-    if (im->cache.size() > im->opt.cache_entries) im->cache.pop_front();
+    while (im->cache.size() > 1 &&
+           (im->cache.size() > im->opt.cache_entries || im->cache.bytes() > im->opt.cache_bytes))
+      im->cache.pop_front();
     expect = expect.next();
     im->is_new = false;
     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);

@@ -29,7 +29,8 @@ namespace sundial::storage {
 struct storage_options {
   std::size_t map_size = std::size_t{64} << 30;  // LMDB address space (the file grows as used)
   std::size_t keep_snapshots = 3;
-  std::size_t cache_entries = 8192;  // recent entries kept decoded in memory
+  std::size_t cache_entries = 8192;                     // recent entries kept decoded in memory...
+  std::uint64_t cache_bytes = std::uint64_t{32} << 20;  // ...up to this many bytes of them
   bool sync = true;  // fsync every save; false only for tests that simulate power loss otherwise
   // Size of the write-ahead file (zero-filled once); 0 writes every save straight to LMDB.
   std::uint64_t wal_bytes = std::uint64_t{16} << 20;
