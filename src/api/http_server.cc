@@ -6,9 +6,13 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <tuple>
 
 namespace sundial::api {
 
@@ -69,6 +73,44 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
   return out;
 }
 
+// A method label from a fixed set: clients may send any token as a method.
+std::string_view method_label(std::string_view m) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (m == known) return known;
+  }
+  return "OTHER";
+}
+
+// Closes a connection whose request was refused before its body was read (413, malformed).
+// The client may still be sending: closing a socket with unread data makes the kernel answer
+// with a reset, which can destroy the answer before the client reads it. So half-close first,
+// then read and discard until the client closes, bounded in bytes and time.
+void drain_and_close(tcp::socket& sock) {
+  constexpr std::size_t max_drain_bytes = 64u << 20;
+  constexpr auto max_drain_time = std::chrono::seconds(3);
+  const int fd = sock.native_handle();
+  ::shutdown(fd, SHUT_WR);
+  const auto deadline = std::chrono::steady_clock::now() + max_drain_time;
+  std::vector<char> buf(64 * 1024);
+  std::size_t drained = 0;
+  while (drained < max_drain_bytes) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) break;  // the client closed (or failed): nothing left to protect
+    drained += static_cast<std::size_t>(n);
+  }
+  beast::error_code ignored;
+  sock.shutdown(tcp::socket::shutdown_both, ignored);
+  sock.close(ignored);
+}
+
 }  // namespace
 
 struct http_server::impl {
@@ -76,6 +118,8 @@ struct http_server::impl {
   // path -> method -> handler
   std::map<std::string, std::map<std::string, handler>> exact;
   std::map<std::string, std::map<std::string, handler>> prefixes;
+  std::vector<std::pair<std::string, std::string>> default_headers;
+  request_observer observer;
 
   asio::io_context io;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -87,26 +131,37 @@ struct http_server::impl {
   std::set<std::shared_ptr<tcp::socket>> sockets;
   std::size_t active = 0;
 
-  response dispatch(const request& req) {
+  struct match_result {
+    std::string_view pattern = unmatched_route;  // points into exact/prefixes (stable)
     const std::map<std::string, handler>* methods = nullptr;
-    if (auto it = exact.find(req.path); it != exact.end()) {
-      methods = &it->second;
-    } else {
-      std::size_t best = 0;
-      for (const auto& [prefix, m] : prefixes) {
-        if (req.path.size() >= prefix.size() && req.path.compare(0, prefix.size(), prefix) == 0 &&
-            prefix.size() > best) {
-          best = prefix.size();
-          methods = &m;
-        }
+  };
+
+  match_result match(const std::string& path) const {
+    match_result m;
+    if (auto it = exact.find(path); it != exact.end()) {
+      m.pattern = it->first;
+      m.methods = &it->second;
+      return m;
+    }
+    std::size_t best = 0;
+    for (const auto& [prefix, methods] : prefixes) {
+      if (path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+          prefix.size() > best) {
+        best = prefix.size();
+        m.pattern = prefix;
+        m.methods = &methods;
       }
     }
-    if (!methods) return json_error(404, "no route for " + req.path);
-    auto h = methods->find(req.method);
-    if (h == methods->end()) {
+    return m;
+  }
+
+  response dispatch(const request& req, const match_result& m) {
+    if (!m.methods) return json_error(404, "no route for " + req.path);
+    auto h = m.methods->find(req.method);
+    if (h == m.methods->end()) {
       std::string allowed;
-      for (const auto& [m, fn] : *methods)
-        allowed += (allowed.empty() ? "" : ", ") + m;
+      for (const auto& [method, fn] : *m.methods)
+        allowed += (allowed.empty() ? "" : ", ") + method;
       auto r = json_error(405, "method " + req.method + " is not allowed on " + req.path +
                                    " (allowed: " + allowed + ")");
       r.headers.emplace_back("Allow", allowed);
@@ -123,6 +178,8 @@ struct http_server::impl {
   void serve(std::shared_ptr<tcp::socket> sock) {
     beast::flat_buffer buffer;
     beast::error_code ec;
+    beast::error_code write_ec;
+    bool body_unread = false;
     while (!stopping) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(opt.max_body_bytes);
@@ -133,20 +190,32 @@ struct http_server::impl {
           ec == asio::error::bad_descriptor) {
         break;
       }
+      const auto began = std::chrono::steady_clock::now();
       response res;
       bool keep_alive = false;
       unsigned version = 11;
+      std::string method = "OTHER";
+      match_result route;
       if (ec == http::error::body_limit) {
-        res = json_error(413, "the request body is larger than " +
-                                  std::to_string(opt.max_body_bytes) + " bytes");
+        // The headers were read: the answer is counted under the route it was meant for.
+        const std::string target(parser.get().target());
+        if (auto path = percent_decode(target.substr(0, target.find('?')), false))
+          route = match(*path);
+        method = std::string(parser.get().method_string());
+        res =
+            json_error(413, "the request body is larger than the limit of " +
+                                std::to_string(opt.max_body_bytes) + " bytes; nothing was changed");
+        body_unread = true;
       } else if (ec) {
         res = json_error(400, "malformed HTTP request: " + ec.message());
+        body_unread = true;
       } else {
         auto& msg = parser.get();
         keep_alive = msg.keep_alive();
         version = msg.version();
         request req;
         req.method = std::string(msg.method_string());
+        method = req.method;
         const std::string target(msg.target());
         const auto q = target.find('?');
         auto path = percent_decode(target.substr(0, q), false);
@@ -176,19 +245,30 @@ struct http_server::impl {
             req.headers[name] = std::string(f.value());
           }
           req.body = std::move(msg.body());
-          res = dispatch(req);
+          route = match(req.path);
+          res = dispatch(req, route);
         }
+      }
+      if (observer) {
+        observer(request_record{method_label(method), route.pattern, res.status,
+                                std::chrono::steady_clock::now() - began});
       }
       http::response<http::string_body> out{static_cast<http::status>(res.status), version};
       out.set(http::field::server, "sundial");
+      for (const auto& [k, v] : default_headers)
+        out.set(k, v);
       out.set(http::field::content_type, res.content_type);
       for (const auto& [k, v] : res.headers)
         out.set(k, v);
       out.keep_alive(keep_alive);
       out.body() = std::move(res.body);
       out.prepare_payload();
-      http::write(*sock, out, ec);
-      if (ec || !keep_alive) break;
+      http::write(*sock, out, write_ec);
+      if (write_ec || !keep_alive) break;
+    }
+    if (body_unread && !write_ec) {
+      drain_and_close(*sock);
+      return;
     }
     beast::error_code ignored;
     sock->shutdown(tcp::socket::shutdown_both, ignored);
@@ -210,6 +290,34 @@ void http_server::route(const std::string& method, const std::string& path, hand
   } else {
     impl_->exact[path][method] = std::move(h);
   }
+}
+
+std::vector<route_info> http_server::routes() const {
+  std::vector<route_info> out;
+  for (const auto* table : {&impl_->exact, &impl_->prefixes}) {
+    for (const auto& [pattern, methods] : *table) {
+      for (const auto& [method, h] : methods)
+        out.push_back(route_info{method, pattern, table == &impl_->prefixes});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const route_info& a, const route_info& b) {
+    return std::tie(a.pattern, a.method) < std::tie(b.pattern, b.method);
+  });
+  return out;
+}
+
+void http_server::set_default_header(const std::string& name, const std::string& value) {
+  for (auto& [k, v] : impl_->default_headers) {
+    if (beast::iequals(k, name)) {
+      v = value;
+      return;
+    }
+  }
+  impl_->default_headers.emplace_back(name, value);
+}
+
+void http_server::set_request_observer(request_observer observer) {
+  impl_->observer = std::move(observer);
 }
 
 base::result<int> http_server::start(const std::string& address) {
@@ -243,6 +351,8 @@ base::result<int> http_server::start(const std::string& address) {
       if (im->active >= im->opt.max_connections) {
         lock.unlock();
         http::response<http::string_body> busy{http::status::service_unavailable, 11};
+        for (const auto& [k, v] : im->default_headers)
+          busy.set(k, v);
         busy.set(http::field::content_type, "application/json");
         busy.body() = "{\"error\":\"too many connections\"}\n";
         busy.prepare_payload();

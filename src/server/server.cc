@@ -445,6 +445,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     }
     return api::response{200, "application/json", out.dump() + "\n", {}};
   });
+  im->http.set_default_header("X-Whom", o.node_name);
   auto hp = im->http.start(o.http_addr);
   if (!hp) return hp.err();
   im->http_port = *hp;
