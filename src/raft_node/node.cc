@@ -329,7 +329,9 @@ struct node::impl {
         std::string result;
         bool mine = false;
         if (e.type == raft::entry_type::normal && unwrap(e.data.view(), id, command)) {
+          const auto began = clock::now();
           result = sm.apply(e.index, command);
+          if (opt.on_apply) opt.on_apply(clock::now() - began);
           mine = true;
         } else if (e.type == raft::entry_type::conf_change) {
           if (auto cc = raft::codec::decode_conf_change(e.data.view())) {

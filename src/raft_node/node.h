@@ -85,6 +85,10 @@ struct node_options {
   std::uint64_t snapshot_retain = 5000;  // entries kept before a snapshot for slow followers
   std::uint64_t max_uncommitted_bytes = 64 << 20;
   std::uint64_t seed = 0;  // randomised timeouts; 0: derive from the clock
+  // Optional: called on the apply thread after each command with how long
+  // state_machine::apply took (e.g. for a latency histogram). It delays the next apply, so it
+  // must be cheap and must not block.
+  std::function<void(std::chrono::nanoseconds)> on_apply;
 };
 
 struct node_status {

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace sundial::raft_node {
 namespace {
@@ -346,6 +347,57 @@ TEST(raft_node, membership_change_commits) {
     const auto m = c.at(l).status().members;
     return m.voters.size() == 2;
   }));
+}
+
+// A lone voter has no one to send to.
+class no_peers : public transport {
+ public:
+  void send(std::vector<raft::message>) override {}
+};
+
+// Takes a known minimum time per apply, so the reported durations can be checked.
+class slow_machine : public log_machine {
+ public:
+  using log_machine::log_machine;
+  std::string apply(index_t index, std::string_view command) override {
+    std::this_thread::sleep_for(2ms);
+    return log_machine::apply(index, command);
+  }
+};
+
+TEST(raft_node, on_apply_reports_each_command_and_how_long_it_took) {
+  temp_dir dir;
+  auto disk = storage::raft_storage::open(dir.path()).value();
+  ASSERT_TRUE(disk->bootstrap(raft::conf_state{{node_id{1}}, {}}).ok());
+  events ev;
+  slow_machine sm(ev);
+  no_peers net;
+  std::mutex mu;
+  std::vector<std::chrono::nanoseconds> seen;
+  node_options o;
+  o.id = node_id{1};
+  o.tick = 10ms;
+  o.seed = 1;
+  o.on_apply = [&](std::chrono::nanoseconds d) {
+    std::lock_guard lock(mu);
+    seen.push_back(d);
+  };
+  auto n = node::start(o, *disk, sm, net).value();
+  n->on_leader_change([&](const node_status&) {
+    { std::lock_guard lock(ev.mu); }
+    ev.notify();
+  });
+  ASSERT_TRUE(ev.wait([&] { return n->status().state == raft::role::leader; }));
+  for (const char* c : {"a", "b", "c"})
+    ASSERT_EQ(must(n->propose(c, 5s)).status, outcome::committed);
+  n->stop();
+  std::lock_guard lock(mu);
+  // Only commands: the leader's empty entry and membership entries are not applies.
+  ASSERT_EQ(seen.size(), 3u);
+  for (auto d : seen) {
+    EXPECT_GE(d, 2ms);
+    EXPECT_LT(d, 10s);
+  }
 }
 
 }  // namespace
