@@ -14,6 +14,7 @@
 #include "api/http_server.h"
 #include "api/jobs_api.h"
 #include "api/kv_api.h"
+#include "api/metrics.h"
 #include "raft/codec.h"
 #include "raft_node/node.h"
 #include "state/kv_state.h"
@@ -74,6 +75,7 @@ struct server::impl : transport::pb::Cluster::Service {
   std::unique_ptr<state::kv_state> kv;
   node_receiver rcv;
   std::unique_ptr<transport::grpc_transport> net;
+  api::metrics metrics;  // before node: the node's apply hook points to it
   std::unique_ptr<raft_node::node> node;
   api::http_server http;
   int http_port = 0;
@@ -400,6 +402,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   nopt.snapshot_every = o.snapshot_every;
   nopt.snapshot_retain = o.snapshot_retain;
   auto* pim = im.get();
+  nopt.on_apply = [pim](std::chrono::nanoseconds d) { pim->metrics.observe_apply(d); };
   nopt.on_conf_change = [pim](const std::optional<raft::conf_change>& cc, const raft::conf_state&) {
     if (!cc) return;
     if (cc->type == raft::conf_change_type::remove) {
@@ -445,6 +448,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     }
     return api::response{200, "application/json", out.dump() + "\n", {}};
   });
+  api::register_metrics(im->http, *im->node, im->metrics);
   im->http.set_default_header("X-Whom", o.node_name);
   auto hp = im->http.start(o.http_addr);
   if (!hp) return hp.err();

@@ -1,0 +1,125 @@
+#include "api/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <atomic>
+#include <mutex>
+#include <sstream>
+
+namespace sundial::api {
+
+namespace {
+
+using seconds_d = std::chrono::duration<double>;
+
+// Applies take microseconds (the key-value store) to milliseconds (an LMDB write of a job).
+const prometheus::Histogram::BucketBoundaries apply_buckets = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1};
+// Requests wait for Raft: a commit takes about a millisecond, a missing leader seconds.
+const prometheus::Histogram::BucketBoundaries request_buckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+}  // namespace
+
+struct metrics::impl {
+  prometheus::Registry registry;
+  prometheus::Gauge& term;
+  prometheus::Gauge& commit;
+  prometheus::Gauge& applied;
+  prometheus::Gauge& is_leader;
+  prometheus::Counter& leader_changes;
+  prometheus::Histogram& apply_seconds;
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& request_seconds;
+
+  // The last term in which a leader was counted (only the Raft thread writes it).
+  std::atomic<std::uint64_t> counted_term{0};
+  // Setting the gauges and collecting them is one step, so concurrent scrapes never mix
+  // two statuses.
+  std::mutex render_mu;
+
+  impl()
+      : term(gauge("sundial_raft_term", "The current Raft term as this node knows it.")),
+        commit(gauge("sundial_raft_commit_index",
+                     "The highest log index this node knows to be committed.")),
+        applied(gauge("sundial_raft_applied_index",
+                      "The highest log index this node has applied to its state machine.")),
+        is_leader(gauge("sundial_raft_is_leader", "1 if this node is the Raft leader, else 0.")),
+        leader_changes(prometheus::BuildCounter()
+                           .Name("sundial_raft_leader_changes_total")
+                           .Help("Terms in which this node learned of a new leader (elections "
+                                 "it observed), since it started.")
+                           .Register(registry)
+                           .Add({})),
+        apply_seconds(prometheus::BuildHistogram()
+                          .Name("sundial_raft_apply_seconds")
+                          .Help("Time the state machine took to apply one committed command.")
+                          .Register(registry)
+                          .Add({}, apply_buckets)),
+        requests(prometheus::BuildCounter()
+                     .Name("sundial_api_requests_total")
+                     .Help("HTTP requests answered, by route pattern (\"unmatched\" for none), "
+                           "method and status.")
+                     .Register(registry)),
+        request_seconds(prometheus::BuildHistogram()
+                            .Name("sundial_api_request_seconds")
+                            .Help("Time from a parsed HTTP request to its answer, by route "
+                                  "pattern.")
+                            .Register(registry)) {}
+
+  prometheus::Gauge& gauge(const char* name, const char* help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+  }
+};
+
+metrics::metrics() : impl_(std::make_unique<impl>()) {}
+metrics::~metrics() = default;
+
+void metrics::observe_request(const request_record& r) {
+  const std::string route(r.route);
+  impl_->requests
+      .Add({{"route", route},
+            {"method", std::string(r.method)},
+            {"status", std::to_string(r.status)}})
+      .Increment();
+  impl_->request_seconds.Add({{"route", route}}, request_buckets)
+      .Observe(std::chrono::duration_cast<seconds_d>(r.duration).count());
+}
+
+void metrics::observe_apply(std::chrono::nanoseconds d) {
+  impl_->apply_seconds.Observe(std::chrono::duration_cast<seconds_d>(d).count());
+}
+
+void metrics::observe_leader(const raft_node::node_status& s) {
+  if (s.leader == raft::no_node) return;
+  const std::uint64_t term = s.term.value();
+  if (term <= impl_->counted_term.load()) return;
+  impl_->counted_term = term;
+  impl_->leader_changes.Increment();
+}
+
+std::string metrics::render(const raft_node::node_status& s) {
+  std::lock_guard lock(impl_->render_mu);
+  impl_->term.Set(static_cast<double>(s.term.value()));
+  impl_->commit.Set(static_cast<double>(s.commit.value()));
+  impl_->applied.Set(static_cast<double>(s.applied.value()));
+  impl_->is_leader.Set(s.state == raft::role::leader ? 1 : 0);
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, impl_->registry.Collect());
+  return out.str();
+}
+
+void register_metrics(http_server& server, raft_node::node& node, metrics& m) {
+  server.set_request_observer([&m](const request_record& r) { m.observe_request(r); });
+  node.on_leader_change([&m](const raft_node::node_status& s) { m.observe_leader(s); });
+  server.route("GET", "/metrics", [&m, &node](const request&) {
+    return response{200, "text/plain; version=0.0.4; charset=utf-8", m.render(node.status()), {}};
+  });
+}
+
+}  // namespace sundial::api
