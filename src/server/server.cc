@@ -15,6 +15,7 @@
 #include "api/jobs_api.h"
 #include "api/kv_api.h"
 #include "api/metrics.h"
+#include "api/openapi.h"
 #include "raft/codec.h"
 #include "raft_node/node.h"
 #include "state/kv_state.h"
@@ -449,6 +450,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     return api::response{200, "application/json", out.dump() + "\n", {}};
   });
   api::register_metrics(im->http, *im->node, im->metrics);
+  api::register_openapi_route(im->http);
   im->http.set_default_header("X-Whom", o.node_name);
   auto hp = im->http.start(o.http_addr);
   if (!hp) return hp.err();
@@ -510,6 +512,10 @@ int server::http_port() const {
 }
 int server::rpc_port() const {
   return impl_->rpc_port;
+}
+
+std::vector<api::route_info> server::http_routes() const {
+  return impl_->http.routes();
 }
 
 }  // namespace sundial::server

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/http_server.h"
 #include "base/result.h"
 
 namespace sundial::server {
@@ -40,6 +41,8 @@ class server {
   void stop();
   int http_port() const;
   int rpc_port() const;
+  // The HTTP routes this server serves (e.g. to check them against the OpenAPI document).
+  std::vector<api::route_info> http_routes() const;
 
   struct impl;
 
