@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "base/version.h"
 #include "cli/agent_command.h"
 #include "cli/raft_command.h"
 #include "cli/schedule_command.h"
@@ -12,7 +13,7 @@ int main(int argc, char** argv) {
       "Sundial: a distributed, fault-tolerant job scheduler.\n"
       "Schedules use cron syntax (5 or 6 fields), descriptors (@daily), @every, @at and "
       "@manually."};
-  app.set_version_flag("--version", "sundial 0.1.0");
+  app.set_version_flag("--version", "sundial " + std::string(sundial::base::version));
   app.require_subcommand(1);
   int exit_code = 0;
   sundial::cli::add_agent_command(app, exit_code);
