@@ -7,19 +7,9 @@
 #include <algorithm>
 
 namespace sundial::api {
-namespace {
 
 using nlohmann::json;
 using raft_node::outcome;
-
-json member_json(const state::member_info& m) {
-  return json{{"id", std::to_string(m.id)},
-              {"name", m.name},
-              {"rpc_addr", m.rpc_addr},
-              {"http_addr", m.http_addr}};
-}
-
-}  // namespace
 
 void register_kv_routes(http_server& server, raft_node::node& node, state::kv_state& kv,
                         kv_api_options opt) {
@@ -79,19 +69,6 @@ void register_kv_routes(http_server& server, raft_node::node& node, state::kv_st
     return res;
   });
 
-  server.route("GET", "/v1/leader", [&node, &kv](const request&) -> response {
-    const auto s = node.status();
-    if (s.leader == raft::no_node) return json_error(503, "no leader elected yet");
-    auto m = kv.member(s.leader.value());
-    if (!m) return json_ok(200, json{{"id", std::to_string(s.leader.value())}});
-    return json_ok(200, member_json(*m));
-  });
-  server.route("GET", "/v1/isleader", [&node](const request&) -> response {
-    const auto s = node.status();
-    if (s.state == raft::role::leader)
-      return json_ok(200, json{{"leader", true}, {"message", "Node is leader"}});
-    return json_ok(404, json{{"leader", false}, {"message", "Node is not a leader"}});
-  });
   // Raft membership: list, and remove a server by name or id.
   server.route("GET", "/v1/raft/peers", [&node, &kv](const request&) -> response {
     const auto s = node.status();

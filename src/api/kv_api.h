@@ -1,9 +1,10 @@
 #pragma once
-// The replicated key-value API and the leadership endpoints:
+// The replicated key-value API and the Raft membership endpoints:
 //   PUT|POST /v1/kv/{key}[?cas=INDEX]   store the raw body (409 if cas does not match)
 //   GET      /v1/kv/{key}[?stale]       the raw value, X-Sundial-Index: modify index; 404
 //   DELETE   /v1/kv/{key}[?cas=INDEX]
-//   GET /v1/leader, GET /v1/isleader (200 on the leader, 404 elsewhere, as Dkron), GET /health
+//   GET /v1/raft/peers, DELETE /v1/raft/peers/{name|id}, GET /health
+// (GET /v1/leader and /v1/isleader are cluster routes: cluster_api.h.)
 // Reads are linearizable (a ReadIndex barrier) unless ?stale; writes on a follower are
 // forwarded to the leader by Raft.
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "api/cluster_api.h"
 #include "api/http_server.h"
 #include "api/jobs_api.h"
 #include "api/kv_api.h"
@@ -449,6 +450,18 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     }
     return api::response{200, "application/json", out.dump() + "\n", {}};
   });
+  api::cluster_api_options copt;
+  copt.self = im->self;
+  // A peer counts as failed once the transport failed to reach it (a stream that broke or
+  // never connected), not merely because this node has had nothing to send it.
+  copt.unreachable_peers = [pim] {
+    std::set<std::uint64_t> down;
+    for (const auto& p : pim->net->status()) {
+      if (!p.active && !p.last_error.empty()) down.insert(p.id.value());
+    }
+    return down;
+  };
+  api::register_cluster_routes(im->http, *im->node, *im->kv, std::move(copt));
   api::register_metrics(im->http, *im->node, im->metrics);
   api::register_openapi_route(im->http);
   im->http.set_default_header("X-Whom", o.node_name);

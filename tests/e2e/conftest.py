@@ -122,7 +122,7 @@ class Cluster:
                 return None
             if r.status_code != 200:
                 return None
-            names.add(r.json().get("name"))
+            names.add(r.json().get("Name"))
         if len(names) != 1:
             return None
         name = names.pop()

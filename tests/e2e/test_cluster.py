@@ -202,7 +202,7 @@ def test_options_from_yaml_file_and_environment(cluster, tmp_path):
     s.proc = subprocess.Popen([BINARY, "agent", "--config-file", str(cfg)], env=env,
                               stdout=s.log, stderr=subprocess.STDOUT)
     wait_for("the YAML-configured node to lead", lambda: s.get("/v1/isleader").status_code == 200)
-    assert s.get("/v1/leader").json()["name"] == "yaml-node"
+    assert s.get("/v1/leader").json()["Name"] == "yaml-node"
     put_ok(s, "configured", "yes")
     bad = tmp_path / "bad.yaml"
     bad.write_text("node-name: x\nno-such-option: 1\n")
