@@ -1,7 +1,11 @@
 #include "api/cluster_api.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "api/answers.h"
 #include "base/version.h"
@@ -9,6 +13,7 @@
 namespace sundial::api {
 
 using nlohmann::json;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -16,7 +21,12 @@ struct context {
   raft_node::node& node;
   state::kv_state& kv;
   cluster_api_options opt;
+  std::atomic<bool> leaving{false};
 };
+
+bool contains(const std::vector<raft::node_id>& ids, std::uint64_t id) {
+  return std::find(ids.begin(), ids.end(), raft::node_id{id}) != ids.end();
+}
 
 std::string_view status_text(member_status s) {
   switch (s) {
@@ -81,6 +91,79 @@ response node_info(const context& c) {
                    {"backend", "raft+lmdb"}};
   return json_ok(200,
                  json{{"agent", agent}, {"serf", serf}, {"raft", raft}, {"tags", self_tags(c)}});
+}
+
+// Waits until another server leads, asking the most caught-up voter to take over while this
+// one still does. Polls node status: the node offers leader-change callbacks but no way to
+// remove one, and a leave happens once per process.
+base::status hand_over_leadership(context& c, std::chrono::steady_clock::time_point deadline) {
+  auto next_request = std::chrono::steady_clock::now();
+  while (true) {
+    const auto s = c.node.status();
+    if (s.state != raft::role::leader && s.leader != raft::no_node &&
+        s.leader.value() != c.opt.self.id) {
+      return {};
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      return base::fail(base::errc::unavailable,
+                        "leadership was not handed over in time; nothing changed, retry the leave");
+    }
+    if (s.state == raft::role::leader && now >= next_request) {
+      raft::node_id target = raft::no_node;
+      raft::index_t best;
+      for (auto v : s.members.voters) {
+        if (v.value() == c.opt.self.id) continue;
+        auto it = s.match.find(v);
+        const raft::index_t match = it == s.match.end() ? raft::index_t{} : it->second;
+        if (target == raft::no_node || match > best) {
+          target = v;
+          best = match;
+        }
+      }
+      if (target != raft::no_node) {
+        spdlog::info("leave: handing leadership to {}", target.value());
+        c.node.transfer_leadership(target);
+      }
+      // The core abandons a transfer after an election timeout; ask again after a while.
+      next_request = now + 1s;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+response leave(context& c) {
+  if (!c.opt.remove_from_cluster || !c.opt.stop)
+    return json_error(501, "this server cannot leave the cluster (no removal path configured)");
+  if (c.leaving.exchange(true)) return json_error(409, "this server is already leaving");
+  auto refuse = [&c](response r) {
+    c.leaving = false;
+    return r;
+  };
+  const auto s = c.node.status();
+  const std::uint64_t self = c.opt.self.id;
+  const bool voter = contains(s.members.voters, self);
+  if (!voter && !contains(s.members.learners, self))
+    return refuse(json_error(409, "this server is not a member of the cluster"));
+  if (voter && s.members.voters.size() == 1) {
+    return refuse(json_error(409,
+                             "this server is the cluster's only voter and cannot leave it (a "
+                             "cluster cannot remove its last voter); stop the server instead"));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + c.opt.leave_timeout;
+  // Hand leadership over first: the removal is then an ordinary change by a leader that stays,
+  // and the cluster keeps a leader throughout instead of relying on a removed leader's parting
+  // timeout_now.
+  if (voter) {
+    if (auto st = hand_over_leadership(c, deadline); !st) return refuse(error_answer(st.err()));
+  }
+  const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 deadline - std::chrono::steady_clock::now()),
+                             1000ms);
+  if (auto st = c.opt.remove_from_cluster(self, left); !st) return refuse(error_answer(st.err()));
+  spdlog::info("leave: {} was removed from the cluster; stopping", c.opt.self.name);
+  c.opt.stop();
+  return json_ok(200, member_json(c.opt.self, member_status::left, c.opt.datacenter));
 }
 
 }  // namespace
@@ -165,6 +248,8 @@ void register_cluster_routes(http_server& server, raft_node::node& node, state::
     r.headers.emplace_back("X-Total-Count", "0");
     return r;
   });
+
+  server.route("POST", "/v1/leave", [c](const request&) { return leave(*c); });
 }
 
 }  // namespace sundial::api

@@ -52,6 +52,13 @@ state::member_info from_pb(const transport::pb::MemberInfo& p) {
   return state::member_info{p.id(), p.name(), p.rpc_addr(), p.http_addr()};
 }
 
+bool is_member(const raft::conf_state& cs, std::uint64_t id) {
+  auto in = [id](const std::vector<raft::node_id>& v) {
+    return std::find(v.begin(), v.end(), raft::node_id{id}) != v.end();
+  };
+  return in(cs.voters) || in(cs.learners);
+}
+
 struct node_receiver : transport::receiver {
   std::atomic<raft_node::node*> n{nullptr};
   void step(raft::message m) override {
@@ -88,6 +95,7 @@ struct server::impl : transport::pb::Cluster::Service {
   bool stopping = false;
   std::map<std::uint64_t, state::member_info> discovered;  // formation
   std::thread background;                                  // join / promote loop
+  std::thread leave_stopper;                               // POST /v1/leave
   std::mutex stop_mu;
   bool stopped = false;
 
@@ -128,11 +136,7 @@ struct server::impl : transport::pb::Cluster::Service {
       res->set_error("a member needs an id and an RPC address");
       return grpc::Status::OK;
     }
-    const bool known = std::find(st.members.voters.begin(), st.members.voters.end(),
-                                 raft::node_id{m.id}) != st.members.voters.end() ||
-                       std::find(st.members.learners.begin(), st.members.learners.end(),
-                                 raft::node_id{m.id}) != st.members.learners.end();
-    if (known) {
+    if (is_member(st.members, m.id)) {
       res->set_ok(true);  // already a member (a retried join): nothing to do
       return grpc::Status::OK;
     }
@@ -149,6 +153,85 @@ struct server::impl : transport::pb::Cluster::Service {
     }
     res->set_ok(true);
     return grpc::Status::OK;
+  }
+
+  grpc::Status Leave(grpc::ServerContext*, const transport::pb::LeaveRequest* req,
+                     transport::pb::LeaveResponse* res) override {
+    if (!node) {
+      res->set_error("this server is not part of a cluster yet");
+      return grpc::Status::OK;
+    }
+    const auto st = node->status();
+    if (st.state != raft::role::leader) {
+      if (auto m = kv->member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
+      res->set_error("not the leader");
+      return grpc::Status::OK;
+    }
+    if (!is_member(st.members, req->id())) {
+      res->set_ok(true);  // already removed (a retried leave)
+      return grpc::Status::OK;
+    }
+    auto r =
+        node->propose_conf_change(
+                raft::conf_change{raft::conf_change_type::remove, raft::node_id{req->id()}, {}},
+                10s)
+            .get();
+    if (r.status != raft_node::outcome::committed) {
+      res->set_error("could not remove the member: " + r.message);
+      return grpc::Status::OK;
+    }
+    spdlog::info("server: {} left the cluster", req->id());
+    res->set_ok(true);
+    return grpc::Status::OK;
+  }
+
+  // POST /v1/leave on this server: asks the leader to remove `id`, following leader hints and
+  // retrying refusals (a membership change in flight, an election) until `timeout`.
+  base::status ask_leader_to_remove(std::uint64_t id, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::system_clock::now() + timeout;
+    std::string target;
+    std::string last_error = "no leader is known";
+    while (std::chrono::system_clock::now() < deadline) {
+      if (target.empty()) {
+        const auto st = node->status();
+        if (auto m = kv->member(st.leader.value()); m && st.leader != raft::no_node)
+          target = m->rpc_addr;
+      }
+      if (!target.empty()) {
+        auto stub = transport::pb::Cluster::NewStub(
+            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(deadline);
+        transport::pb::LeaveRequest req;
+        req.set_id(id);
+        transport::pb::LeaveResponse res;
+        const grpc::Status s = stub->Leave(&ctx, req, &res);
+        if (s.ok() && res.ok()) return {};
+        last_error = target + ": " + (s.ok() ? res.error() : s.error_message());
+        target = s.ok() ? res.leader_rpc_addr() : "";
+        if (!target.empty()) continue;
+      }
+      std::unique_lock lock(mu);
+      if (cv.wait_for(lock, 100ms, [&] { return stopping; }))
+        return base::fail(base::errc::unavailable, "this server is shutting down");
+    }
+    return base::fail(base::errc::unavailable,
+                      "the leader did not remove this server in time (" + last_error + ")");
+  }
+
+  // Stops the server shortly after POST /v1/leave answered: the HTTP server has no hook after a
+  // response is written, and stopping at once would cut that answer off. Wakes early if
+  // something else stops the server first.
+  void stop_after_leave() {
+    std::lock_guard lock(mu);
+    if (leave_stopper.joinable()) return;
+    leave_stopper = std::thread([this] {
+      std::unique_lock l(mu);
+      cv.wait_for(l, 500ms, [&] { return stopping; });
+      stopping = true;
+      l.unlock();
+      cv.notify_all();
+    });
   }
 
   // ---- formation ----
@@ -461,6 +544,10 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     }
     return down;
   };
+  copt.remove_from_cluster = [pim](std::uint64_t id, std::chrono::milliseconds timeout) {
+    return pim->ask_leader_to_remove(id, timeout);
+  };
+  copt.stop = [pim] { pim->stop_after_leave(); };
   api::register_cluster_routes(im->http, *im->node, *im->kv, std::move(copt));
   api::register_metrics(im->http, *im->node, im->metrics);
   api::register_openapi_route(im->http);
@@ -497,6 +584,12 @@ void server::stop() {
   impl_->stopped = true;
   request_stop();
   if (impl_->background.joinable()) impl_->background.join();
+  std::thread leave_stopper;
+  {
+    std::lock_guard lock(impl_->mu);
+    leave_stopper = std::move(impl_->leave_stopper);
+  }
+  if (leave_stopper.joinable()) leave_stopper.join();
   impl_->http.stop();
   if (impl_->node) impl_->node->stop();
   impl_->rcv.n = nullptr;

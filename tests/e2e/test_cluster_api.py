@@ -1,7 +1,8 @@
-"""Dkron's cluster routes: GET /v1, /v1/members, /v1/leader and /v1/busy, on real clusters
-(processes on 127.0.0.1)."""
+"""Dkron's cluster routes: GET /v1, /v1/members, /v1/leader, /v1/busy and POST /v1/leave, on
+real clusters (processes on 127.0.0.1)."""
 import json
 
+import pytest
 import requests
 
 from conftest import wait_for
@@ -101,3 +102,52 @@ def test_busy_lists_no_running_executions_yet(cluster):
     r = leader.get("/v1/busy")
     assert r.status_code == 200 and r.json() == [], r.text
     assert r.headers["X-Total-Count"] == "0"
+
+
+def test_the_only_server_cannot_leave(cluster):
+    leader = cluster.form(1)
+    r = requests.post(leader.url + "/v1/leave", timeout=15)
+    assert r.status_code == 409 and "only voter" in r.json()["error"], r.text
+    # Nothing changed: it still leads, answers and accepts writes.
+    assert leader.alive()
+    assert leader.get("/v1/isleader").status_code == 200
+    assert leader.put("/v1/kv/still", "here").status_code == 200
+    assert len(members_by_name(leader)) == 1
+
+
+@pytest.mark.parametrize("who", ["leader", "follower"])
+def test_a_server_leaves_and_the_rest_keep_serving(cluster, who):
+    leader = cluster.form(3)
+    r = requests.post(leader.url + "/v1/jobs", timeout=10,
+                      data=json.dumps({"name": "before", "schedule": "@every 1h"}))
+    assert r.status_code == 201, r.text
+    leaver = leader if who == "leader" else next(s for s in cluster.servers if s is not leader)
+    rest = [s for s in cluster.servers if s is not leaver]
+
+    r = requests.post(leaver.url + "/v1/leave", timeout=30)
+    assert r.status_code == 200, r.text
+    check_member(r.json(), leaver, "left")
+    # The process stops by itself, cleanly, after handing over leadership if it led.
+    assert leaver.proc.wait(timeout=20) == 0
+    log = leaver.log_text()
+    assert "was removed from the cluster" in log, log[-2000:]
+    assert ("handing leadership" in log) == (who == "leader"), log[-2000:]
+
+    new_leader = cluster.wait_leader()
+    assert new_leader in rest
+    for s in rest:
+        wait_for(f"{s.name} to list two members",
+                 lambda s=s: sorted(members_by_name(s)) == sorted(x.name for x in rest))
+        assert s.get("/v1").json()["raft"]["voters"] == 2
+    peers = new_leader.get("/v1/raft/peers").json()
+    assert sorted(p["name"] for p in peers) == sorted(s.name for s in rest), peers
+    # The two remaining servers keep committing writes, through either of them.
+    for i, s in enumerate(rest):
+        r = requests.post(s.url + "/v1/jobs", timeout=10,
+                          data=json.dumps({"name": f"after-{i}", "schedule": "@every 1h"}))
+        assert r.status_code == 201, (s.name, r.text)
+        assert s.put(f"/v1/kv/after-{i}", "ok").status_code == 200
+    for s in rest:
+        wait_for(f"{s.name} to see both new jobs",
+                 lambda s=s: all(s.get(f"/v1/jobs/after-{i}?stale").status_code == 200
+                                 for i in range(len(rest))))
