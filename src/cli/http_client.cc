@@ -4,6 +4,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cctype>
+
 #include "api/http_server.h"
 
 namespace sundial::cli {
@@ -44,7 +46,33 @@ base::result<http_reply> http_call(const std::string& method, const std::string&
   if (ec)
     return base::fail(base::errc::io_error, "no answer from " + address + ": " + ec.message());
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  return http_reply{static_cast<int>(res.result_int()), res.body()};
+  http_reply reply{static_cast<int>(res.result_int()), std::move(res.body()), {}};
+  for (const auto& f : res) {
+    std::string name(f.name_string());
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    reply.headers[name] = std::string(f.value());
+  }
+  return reply;
+}
+
+std::string url_encode(std::string_view s) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(digits[c >> 4]);
+      out.push_back(digits[c & 15]);
+    }
+  }
+  return out;
 }
 
 }  // namespace sundial::cli

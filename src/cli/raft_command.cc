@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "cli/api_call.h"
 #include "cli/http_client.h"
 
 namespace sundial::cli {
@@ -15,22 +16,6 @@ struct raft_args {
   bool json = false;
   std::string peer;
 };
-
-// Prints an API error and returns the exit code for it.
-int report(const base::error& e) {
-  std::cerr << "error: " << e.message << "\n";
-  return 1;
-}
-
-int report(const http_reply& r) {
-  std::string message = r.body;
-  try {
-    message = nlohmann::json::parse(r.body).value("error", r.body);
-  } catch (const std::exception&) {
-  }
-  std::cerr << "error: HTTP " << r.status << ": " << message << "\n";
-  return 1;
-}
 
 int list_peers(const raft_args& a) {
   auto r = http_call("GET", a.address, "/v1/raft/peers");
@@ -53,7 +38,7 @@ int list_peers(const raft_args& a) {
 }
 
 int remove_peer(const raft_args& a) {
-  auto r = http_call("DELETE", a.address, "/v1/raft/peers/" + a.peer);
+  auto r = http_call("DELETE", a.address, "/v1/raft/peers/" + url_encode(a.peer));
   if (!r) return report(r.err());
   if (r->status != 200) return report(*r);
   std::cout << (a.json ? r->body : "removed " + a.peer + "\n");
