@@ -5,6 +5,8 @@
 
 #include "base/version.h"
 #include "cli/agent_command.h"
+#include "cli/cluster_command.h"
+#include "cli/job_command.h"
 #include "cli/raft_command.h"
 #include "cli/schedule_command.h"
 
@@ -17,6 +19,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   sundial::cli::add_agent_command(app, exit_code);
+  sundial::cli::add_job_command(app, exit_code);
+  sundial::cli::add_cluster_commands(app, exit_code);
   sundial::cli::add_raft_command(app, exit_code);
   sundial::cli::add_schedule_command(app, exit_code);
   try {
