@@ -141,11 +141,18 @@ def test_a_server_leaves_and_the_rest_keep_serving(cluster, who):
         assert s.get("/v1").json()["raft"]["voters"] == 2
     peers = new_leader.get("/v1/raft/peers").json()
     assert sorted(p["name"] for p in peers) == sorted(s.name for s in rest), peers
-    # The two remaining servers keep committing writes, through either of them.
+    # The two remaining servers keep committing writes, through either of them. Each writes
+    # only once it has applied the other's writes: raft_node's proposal ids are per-node
+    # counters, so a server applying another's entry with the id of its own pending proposal
+    # answers that proposal with the other entry's result (a raft_node bug, reported; not what
+    # this test is about).
     for i, s in enumerate(rest):
+        wait_for(f"{s.name} to apply the earlier writes",
+                 lambda s=s, i=i: all(s.get(f"/v1/kv/after-{k}?stale").status_code == 200
+                                      for k in range(i)))
         r = requests.post(s.url + "/v1/jobs", timeout=10,
                           data=json.dumps({"name": f"after-{i}", "schedule": "@every 1h"}))
-        assert r.status_code == 201, (s.name, r.text)
+        assert r.status_code == 201 and r.json()["name"] == f"after-{i}", (s.name, r.text)
         assert s.put(f"/v1/kv/after-{i}", "ok").status_code == 200
     for s in rest:
         wait_for(f"{s.name} to see both new jobs",
