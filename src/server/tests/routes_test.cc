@@ -14,11 +14,9 @@
 namespace sundial::server {
 namespace {
 
-// Described ahead of the code that serves them (the cluster routes' branch of the same issue):
-// tolerated while no route serves them, checked like every other operation once one does.
-// Empty this list when that branch is merged.
-const std::vector<std::string> pending = {"GET /v1 ", "GET /v1/ ", "GET /v1/members ",
-                                          "GET /v1/busy ", "POST /v1/leave "};
+// Operations described ahead of the code that serves them (a branch in flight): tolerated while
+// no route serves them, checked like every other operation once one does. None at present.
+const std::vector<std::string> pending = {};
 
 // Prefix routes registered only to refuse, which describing would mislead: jobs_api registers
 // PATCH on /v1/jobs/ to answer 405 itself (the router would anyway; Dkron has no such route),
