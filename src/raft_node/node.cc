@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "raft/codec.h"
@@ -33,27 +34,58 @@ std::string_view to_string(outcome o) {
 
 namespace {
 
-// Every command this node proposes is wrapped: 'C', an 8-byte proposal id, the command. The
-// id lets the proposer recognise its own entry when it is applied.
-constexpr char command_tag = 'C';
+// Every command this node proposes is wrapped: 'P', the proposer's tag (8 bytes, random per
+// node start), an 8-byte proposal id, the command; a conf change's context starts with the
+// same 16 bytes. The proposer recognises its own entries by the tag: ids alone repeat across
+// nodes and across restarts of one node, and an entry proposed elsewhere (or before a restart)
+// must never answer a waiting proposal.
+constexpr char command_tag = 'P';
+constexpr std::size_t proposal_header = 16;
 
-std::string wrap(std::uint64_t id, std::string_view command) {
-  std::string out;
-  out.reserve(9 + command.size());
-  out.push_back(command_tag);
+void put_le64(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>(id >> (8 * i)));
+    out.push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint64_t get_le64(std::string_view in) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  return v;
+}
+
+std::string proposal_tag(std::uint64_t proposer, std::uint64_t id) {
+  std::string out;
+  put_le64(out, proposer);
+  put_le64(out, id);
+  return out;
+}
+
+std::string wrap(std::uint64_t proposer, std::uint64_t id, std::string_view command) {
+  std::string out;
+  out.reserve(1 + proposal_header + command.size());
+  out.push_back(command_tag);
+  out += proposal_tag(proposer, id);
   out.append(command);
   return out;
 }
 
-bool unwrap(std::string_view data, std::uint64_t& id, std::string_view& command) {
-  if (data.size() < 9 || data[0] != command_tag) return false;
-  id = 0;
-  for (int i = 7; i >= 0; --i)
-    id = (id << 8) | static_cast<unsigned char>(data[1 + static_cast<std::size_t>(i)]);
-  command = data.substr(9);
+// Splits a wrapped command; false for anything else (e.g. a leader's empty entry).
+bool unwrap(std::string_view data, std::uint64_t& proposer, std::uint64_t& id,
+            std::string_view& command) {
+  if (data.size() < 1 + proposal_header || data[0] != command_tag) return false;
+  proposer = get_le64(data.substr(1));
+  id = get_le64(data.substr(9));
+  command = data.substr(1 + proposal_header);
   return true;
+}
+
+std::uint64_t random_proposer_tag() {
+  std::random_device rd;
+  std::uint64_t v = 0;
+  while (v == 0)
+    v = (std::uint64_t{rd()} << 32) ^ rd() ^
+        static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
+  return v;
 }
 
 struct apply_job {
@@ -88,6 +120,7 @@ struct node::impl {
   std::map<std::uint64_t, waiter> proposals;
   std::map<std::string, waiter> reads;
   std::atomic<std::uint64_t> next_id{1};
+  const std::uint64_t proposer_tag = random_proposer_tag();  // see wrap()
 
   // Work for the apply thread.
   std::mutex apply_mu;
@@ -233,7 +266,7 @@ struct node::impl {
         conf = rn->apply_conf_change(*cc);
         // The proposer's 8-byte id prefix is ours; callbacks see the caller's context.
         raft::conf_change visible = *cc;
-        if (visible.context.size() >= 8) visible.context.erase(0, 8);
+        if (visible.context.size() >= proposal_header) visible.context.erase(0, proposal_header);
         for (auto& cb : conf_callbacks)
           cb(visible, conf);
       }
@@ -324,27 +357,25 @@ struct node::impl {
       }
       for (const auto& e : job.entries) {
         if (e.index.value() <= applied.load()) continue;  // covered by a restored snapshot
+        std::uint64_t proposer = 0;
         std::uint64_t id = 0;
         std::string_view command;
         std::string result;
-        bool mine = false;
-        if (e.type == raft::entry_type::normal && unwrap(e.data.view(), id, command)) {
+        if (e.type == raft::entry_type::normal && unwrap(e.data.view(), proposer, id, command)) {
           const auto began = clock::now();
           result = sm.apply(e.index, command);
           if (opt.on_apply) opt.on_apply(clock::now() - began);
-          mine = true;
         } else if (e.type == raft::entry_type::conf_change) {
           if (auto cc = raft::codec::decode_conf_change(e.data.view())) {
-            if (cc->context.size() >= 8) {
-              for (int i = 7; i >= 0; --i)
-                id = (id << 8) |
-                     static_cast<unsigned char>(cc->context[static_cast<std::size_t>(i)]);
-              mine = true;
-              cc->context.erase(0, 8);
+            if (cc->context.size() >= proposal_header) {
+              proposer = get_le64(cc->context);
+              id = get_le64(std::string_view(cc->context).substr(8));
+              cc->context.erase(0, proposal_header);
             }
             sm.apply_membership(e.index, *cc);
           }
         }
+        const bool mine = proposer != 0 && proposer == proposer_tag;
         applied = e.index.value();
         if (mine) {
           std::lock_guard lock(wait_mu);
@@ -435,7 +466,7 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
       auto cc = raft::codec::decode_conf_change(e.data.view());
       if (!cc) continue;
       im->conf = im->rn->apply_conf_change(*cc);
-      if (cc->context.size() >= 8) cc->context.erase(0, 8);
+      if (cc->context.size() >= proposal_header) cc->context.erase(0, proposal_header);
       for (auto& cb : im->conf_callbacks)
         cb(*cc, im->conf);
     }
@@ -449,7 +480,7 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
 
 std::future<proposal_result> node::propose(std::string command, std::chrono::milliseconds timeout) {
   auto [id, f] = impl_->add_proposal(timeout);
-  impl_->post([im = impl_.get(), id, data = wrap(id, command)]() mutable {
+  impl_->post([im = impl_.get(), id, data = wrap(impl_->proposer_tag, id, command)]() mutable {
     if (auto st = im->rn->propose(std::move(data)); !st) im->fail_waiter(id, st.err());
   });
   return f;
@@ -459,10 +490,7 @@ std::future<proposal_result> node::propose_conf_change(const raft::conf_change& 
                                                        std::chrono::milliseconds timeout) {
   auto [id, f] = impl_->add_proposal(timeout);
   raft::conf_change tagged = cc;
-  std::string ctx(8, '\0');
-  for (int i = 0; i < 8; ++i)
-    ctx[static_cast<std::size_t>(i)] = static_cast<char>(id >> (8 * i));
-  tagged.context = ctx + cc.context;
+  tagged.context = proposal_tag(impl_->proposer_tag, id) + cc.context;
   impl_->post([im = impl_.get(), id, tagged] {
     if (auto st = im->rn->propose_conf_change(tagged); !st) im->fail_waiter(id, st.err());
   });
@@ -470,7 +498,8 @@ std::future<proposal_result> node::propose_conf_change(const raft::conf_change& 
 }
 
 std::future<proposal_result> node::read_barrier(std::chrono::milliseconds timeout) {
-  const std::string ctx = "read-" + std::to_string(impl_->next_id++);
+  // Unique across nodes too: a leader tracks its own and forwarded reads by this context.
+  const std::string ctx = fmt::format("read-{:x}-{}", impl_->proposer_tag, impl_->next_id++);
   std::future<proposal_result> f;
   {
     std::lock_guard lock(impl_->wait_mu);

@@ -394,7 +394,8 @@ base::status force_single_member(storage::raft_storage& disk, std::uint64_t self
   for (const auto& list : {conf.voters, conf.learners}) {
     for (auto id : list) {
       if (id.value() == self) continue;
-      raft::conf_change cc{raft::conf_change_type::remove, id, std::string(8, '\0')};
+      // No proposer: 16 zero bytes where a proposal's tag would be.
+      raft::conf_change cc{raft::conf_change_type::remove, id, std::string(16, '\0')};
       removals.push_back(raft::entry{hs.term, next, raft::entry_type::conf_change,
                                      raft::payload(raft::codec::encode(cc))});
       next = next.next();

@@ -239,3 +239,28 @@ def test_restore_round_trips_a_backup_all_or_nothing(cluster):
     assert restore(leader, {"name": "x"}).status_code == 400  # not an array
     assert restore(leader, [job("z")], field="other").status_code == 400
     assert leader.get("/v1/jobs").headers["X-Total-Count"] == "3"
+
+
+def test_concurrent_writes_through_every_server_get_their_own_answers(cluster):
+    # Regression: proposal ids were a per-node counter, so a server applying another server's
+    # entry with the same id answered its own waiting write with that entry's result.
+    import threading
+    cluster.form(3)
+    wrong = []
+
+    def writer(server):
+        s = requests.Session()
+        for i in range(60):
+            name = f"{server.name}-{i}"
+            r = s.post(server.url + "/v1/jobs", data=json.dumps(job(name)), timeout=10)
+            if r.status_code != 201 or r.json().get("name") != name:
+                wrong.append((name, r.status_code, r.text[:120]))
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in cluster.servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not wrong, wrong[:5]
+    leader = cluster.leader()
+    assert leader.get("/v1/jobs").headers["X-Total-Count"] == "180"
