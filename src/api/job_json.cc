@@ -1,5 +1,7 @@
 #include "api/job_json.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/time_format.h"
@@ -109,12 +111,12 @@ std::string duration_text(std::int64_t s) {
   return out;
 }
 
+// A map's entries ordered by key (protobuf maps iterate in no particular order).
 template <typename Map>
-json map_json(const Map& m) {
-  json o = json::object();
-  for (const auto& [k, v] : m)
-    o[k] = v;
-  return o;
+std::vector<std::pair<std::string, typename Map::mapped_type>> sorted(const Map& m) {
+  std::vector<std::pair<std::string, typename Map::mapped_type>> out(m.begin(), m.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
 }
 
 }  // namespace
@@ -204,61 +206,85 @@ base::result<pb::Job> job_from_json(const json& b) {
   return j;
 }
 
-json job_to_json(const pb::Job& j) {
-  json deps = json::array();
+void write_job(json_writer& w, const pb::Job& j) {
+  auto instant = [&](const char* name, std::int64_t us) {
+    w.key(name);
+    if (us == 0) {
+      w.null();
+    } else {
+      w.value(instant_or_null(us).get<std::string>());
+    }
+  };
+  w.begin_object();
+  w.key("id").value(j.name());
+  w.key("name").value(j.name());
+  w.key("displayname").value(j.displayname());
+  w.key("schedule").value(j.schedule());
+  w.key("timezone").value(j.timezone());
+  w.key("owner").value(j.owner());
+  w.key("owner_email").value(j.owner_email());
+  w.key("success_count").value(j.success_count());
+  w.key("error_count").value(j.error_count());
+  instant("last_success", j.last_success_us());
+  instant("last_error", j.last_error_us());
+  w.key("disabled").value(j.disabled());
+  w.key("tags").object(sorted(j.tags()));
+  w.key("metadata").object(sorted(j.metadata()));
+  w.key("retries").value(j.retries());
+  w.key("dependent_jobs").begin_array();
   for (const auto& d : j.dependent_jobs())
-    deps.push_back(d);
-  json processors = json::object();
-  for (const auto& [k, m] : j.processors())
-    processors[k] = map_json(m.entries());
-  json notify = json::array();
+    w.value(d);
+  w.end_array();
+  w.key("parent_job").value(j.parent_job());
+  w.key("processors").begin_object();
+  for (const auto& [k, m] : sorted(j.processors()))
+    w.key(k).object(sorted(m.entries()));
+  w.end_object();
+  w.key("concurrency").value(j.concurrency());
+  w.key("executor").value(j.executor());
+  w.key("executor_config").object(sorted(j.executor_config()));
+  w.key("status").value(j.status());
+  instant("next", j.next_us());
+  w.key("ephemeral").value(j.ephemeral());
+  instant("starts_at", j.starts_at_us());
+  instant("expires_at", j.expires_at_us());
+  w.key("misfire_policy").value(j.misfire_policy());
+  w.key("catchup_window").value(duration_text(j.catchup_window_s()));
+  w.key("dst_policy").value(j.dst_policy());
+  w.key("retry_backoff").value(duration_text(j.retry_backoff_s()));
+  w.key("retry_on").value(j.retry_on());
+  w.key("timeout").value(duration_text(j.timeout_s()));
+  w.key("history_limit").value(j.history_limit());
+  w.key("output_limit").value(j.output_limit());
+  w.key("notify").begin_array();
   for (const auto& n : j.notify()) {
-    json item{{"kind", n.kind()}, {"on", n.on()}};
-    if (!n.url().empty()) item["url"] = n.url();
-    if (!n.headers().empty()) item["headers"] = map_json(n.headers());
-    if (!n.body().empty()) item["body"] = n.body();
-    if (n.to_size() > 0) item["to"] = json(std::vector<std::string>(n.to().begin(), n.to().end()));
-    notify.push_back(std::move(item));
+    w.begin_object();
+    w.key("kind").value(n.kind());
+    w.key("on").value(n.on());
+    if (!n.url().empty()) w.key("url").value(n.url());
+    if (!n.headers().empty()) w.key("headers").object(sorted(n.headers()));
+    if (!n.body().empty()) w.key("body").value(n.body());
+    if (n.to_size() > 0) {
+      w.key("to").begin_array();
+      for (const auto& t : n.to())
+        w.value(t);
+      w.end_array();
+    }
+    w.end_object();
   }
-  return json{{"id", j.name()},
-              {"name", j.name()},
-              {"displayname", j.displayname()},
-              {"schedule", j.schedule()},
-              {"timezone", j.timezone()},
-              {"owner", j.owner()},
-              {"owner_email", j.owner_email()},
-              {"success_count", j.success_count()},
-              {"error_count", j.error_count()},
-              {"last_success", instant_or_null(j.last_success_us())},
-              {"last_error", instant_or_null(j.last_error_us())},
-              {"disabled", j.disabled()},
-              {"tags", map_json(j.tags())},
-              {"metadata", map_json(j.metadata())},
-              {"retries", j.retries()},
-              {"dependent_jobs", deps},
-              {"parent_job", j.parent_job()},
-              {"processors", processors},
-              {"concurrency", j.concurrency()},
-              {"executor", j.executor()},
-              {"executor_config", map_json(j.executor_config())},
-              {"status", j.status()},
-              {"next", instant_or_null(j.next_us())},
-              {"ephemeral", j.ephemeral()},
-              {"starts_at", instant_or_null(j.starts_at_us())},
-              {"expires_at", instant_or_null(j.expires_at_us())},
-              {"misfire_policy", j.misfire_policy()},
-              {"catchup_window", duration_text(j.catchup_window_s())},
-              {"dst_policy", j.dst_policy()},
-              {"retry_backoff", duration_text(j.retry_backoff_s())},
-              {"retry_on", j.retry_on()},
-              {"timeout", duration_text(j.timeout_s())},
-              {"history_limit", j.history_limit()},
-              {"output_limit", j.output_limit()},
-              {"notify", notify},
-              {"target", j.target()},
-              {"routing", j.routing()},
-              {"spread", duration_text(j.spread_s())},
-              {"on_parent", j.on_parent()}};
+  w.end_array();
+  w.key("target").value(j.target());
+  w.key("routing").value(j.routing());
+  w.key("spread").value(duration_text(j.spread_s()));
+  w.key("on_parent").value(j.on_parent());
+  w.end_object();
+}
+
+json job_to_json(const pb::Job& j) {
+  // One definition of the shape (write_job); single jobs are small enough to parse back.
+  json_writer w;
+  write_job(w, j);
+  return json::parse(w.str());
 }
 
 json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/json_writer.h"
 #include "base/result.h"
 #include "state.pb.h"
 
@@ -13,6 +14,8 @@ namespace sundial::api {
 
 base::result<state::pb::Job> job_from_json(const nlohmann::json& body);
 nlohmann::json job_to_json(const state::pb::Job& job);
+// The same JSON written straight into `w` (listings: no tree per job).
+void write_job(json_writer& w, const state::pb::Job& job);
 // `output_limit`: keep only the last N bytes of the output (0: all) and say so.
 nlohmann::json execution_to_json(const state::pb::Execution& e, std::uint64_t output_limit = 0);
 

@@ -47,6 +47,16 @@ base::result<json> parse_body(const request& req) {
   return b;
 }
 
+// A JSON array of jobs, written without building a tree.
+response jobs_answer(const std::vector<pb::Job>& jobs) {
+  json_writer w;
+  w.begin_array();
+  for (const auto& j : jobs)
+    write_job(w, j);
+  w.end_array();
+  return response{200, "application/json", w.take() + "\n", {}};
+}
+
 response with_total(response r, std::uint64_t total) {
   r.headers.emplace_back("X-Total-Count", std::to_string(total));
   return r;
@@ -170,12 +180,12 @@ response restore(context& c, const request& req) {
   const auto o = state::decode_outcome(r.result);
   if (!o.ok) return json_error(http_status(o.code), o.message);
   // Applied here before the proposal resolved: the restored jobs as stored.
-  json out = json::array();
+  std::vector<pb::Job> restored;
   for (const auto& j : cmd.jobs()) {
     auto stored = c.jobs.get(j.name());
-    if (stored && *stored) out.push_back(job_to_json(**stored));
+    if (stored && *stored) restored.push_back(std::move(**stored));
   }
-  return with_total(json_ok(200, out), out.size());
+  return with_total(jobs_answer(restored), restored.size());
 }
 
 response list_jobs(context& c, const request& req) {
@@ -220,10 +230,7 @@ response list_jobs(context& c, const request& req) {
   if (q.end && *q.end < q.start) q.end = q.start;
   auto page = c.jobs.list(q);
   if (!page) return error_answer(page.err());
-  json out = json::array();
-  for (const auto& j : page->jobs)
-    out.push_back(job_to_json(j));
-  return with_total(json_ok(200, out), page->total);
+  return with_total(jobs_answer(page->jobs), page->total);
 }
 
 response job_routes(context& c, const request& req) {

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -338,11 +339,19 @@ struct server::impl : transport::pb::Cluster::Service {
 
   // On the leader: promote learners that have caught up.
   void promote_loop() {
+    auto next_release = std::chrono::steady_clock::now();
     while (true) {
       {
         std::unique_lock lock(mu);
         cv.wait_for(lock, 500ms, [&] { return stopping; });
         if (stopping) return;
+      }
+      // Housekeeping: the state's pages are the kernel's cache, not this process's memory;
+      // freed heap goes back to the system (a bulk restore parses large bodies).
+      if (std::chrono::steady_clock::now() >= next_release) {
+        db->release_mapped_pages();
+        ::malloc_trim(0);
+        next_release = std::chrono::steady_clock::now() + 5s;
       }
       const auto st = node->status();
       if (st.state != raft::role::leader) continue;

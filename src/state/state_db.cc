@@ -4,9 +4,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "storage/byte_order.h"
@@ -314,6 +318,27 @@ base::status state_db::close_clean() {
       !st)
     return st;
   return storage::fsync_dir(dir_);
+}
+
+void state_db::release_mapped_pages() const {
+  auto env = current();
+  // LMDB reports its map's address only for fixed maps: find it by the file's path.
+  char resolved[PATH_MAX];
+  if (::realpath(env->path.c_str(), resolved) == nullptr) return;
+  std::FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (maps == nullptr) return;
+  char line[PATH_MAX + 256];
+  while (std::fgets(line, sizeof line, maps) != nullptr) {
+    std::string_view l(line);
+    while (!l.empty() && l.back() == '\n')
+      l.remove_suffix(1);
+    const auto slash = l.find('/');
+    if (slash == std::string_view::npos || l.substr(slash) != resolved) continue;
+    unsigned long start = 0, end = 0;
+    if (std::sscanf(line, "%lx-%lx", &start, &end) != 2 || end <= start) continue;
+    ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
+  }
+  std::fclose(maps);
 }
 
 }  // namespace sundial::state

@@ -116,6 +116,10 @@ class state_db {
   base::status reset();
   // Syncs and writes the clean marker (clean shutdown).
   base::status close_clean();
+  // Unmaps the pages of the current environment from this process (MADV_DONTNEED): they stay
+  // in the kernel's page cache and fault back in on the next read, but stop counting in the
+  // process's resident set, which otherwise grows to the whole file after a bulk load.
+  void release_mapped_pages() const;
 
   const std::string& dir() const { return dir_; }
 
