@@ -209,7 +209,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "build", "bin", "sundial"))
     ap.add_argument("--jobs", type=int, default=1_000_000)
     ap.add_argument("--created", type=int, default=100_000)
-    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "jobs_scale.txt"))
     args = ap.parse_args()
     lines = []

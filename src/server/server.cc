@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -58,6 +59,19 @@ bool is_member(const raft::conf_state& cs, std::uint64_t id) {
     return std::find(v.begin(), v.end(), raft::node_id{id}) != v.end();
   };
   return in(cs.voters) || in(cs.learners);
+}
+
+// This process's file-backed resident set (RssFile in /proc/self/status), 0 if unknown.
+std::uint64_t resident_file_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::uint64_t kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "RssFile: %lu kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib * 1024;
 }
 
 struct node_receiver : transport::receiver {
@@ -348,8 +362,10 @@ struct server::impl : transport::pb::Cluster::Service {
       }
       // Housekeeping: the state's pages are the kernel's cache, not this process's memory;
       // freed heap goes back to the system (a bulk restore parses large bodies).
+      // Only past a threshold: unmapping races with readers' page faults, so a steady state
+      // (a working set well under it) is never disturbed.
       if (std::chrono::steady_clock::now() >= next_release) {
-        db->release_mapped_pages();
+        if (resident_file_bytes() > (std::uint64_t{128} << 20)) db->release_mapped_pages();
         ::malloc_trim(0);
         next_release = std::chrono::steady_clock::now() + 5s;
       }
