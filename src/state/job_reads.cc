@@ -111,12 +111,30 @@ base::result<job_page> job_store::list(const job_query& q) const {
   job_page page;
   const std::uint64_t end = q.end.value_or(~0ull);
   const bool by_name = q.sort == "name" || q.sort == "id" || q.sort.empty();
-  const bool scans = !q.q.empty() || !q.metadata.empty();  // filters no index answers
+  // Metadata filters: the first pair the index holds (the others are checked per job).
+  std::optional<std::string> meta_pair;
+  bool all_meta_indexed = true;
+  for (const auto& [k, v] : q.metadata) {
+    auto pair = metadata_index_value(k, v);
+    if (!pair) {
+      all_meta_indexed = false;
+    } else if (!meta_pair) {
+      meta_pair = std::move(pair);
+    }
+  }
+  const std::size_t indexed_filters =
+      (q.status.empty() ? 0 : 1) + (q.disabled ? 1 : 0) + q.metadata.size();
+  // Filters no index answers: a substring, or a metadata pair too long to be indexed.
+  const bool scans = !q.q.empty() || !all_meta_indexed;
 
-  // The total: the table's size, the counts kept in meta, or (substring and metadata
-  // filters) counted by the walk itself.
+  // The total: the table's size, the counts kept in meta, or (substring filters, combined
+  // metadata filters) counted by the walk itself.
   std::optional<std::uint64_t> total;
-  if (!scans) {
+  if (!scans && indexed_filters == 1 && meta_pair) {
+    auto n = read_count(*t, metadata_count_key(*meta_pair));
+    if (!n) return n.err();
+    total = *n;
+  } else if (!scans && q.metadata.empty()) {
     if (q.status.empty() && !q.disabled) {
       MDB_stat st;
       if (int rc = mdb_stat(t->get(), env.jobs, &st); rc != 0) return lmdb_error("stat", rc);
@@ -132,8 +150,8 @@ base::result<job_page> job_store::list(const job_query& q) const {
   }
 
   // The ordered source: the jobs table (by name), the next index, or a job_index range. By
-  // name with a status or disabled filter, the filter's own index range is walked instead, so
-  // only matching jobs are visited.
+  // name with a metadata, status or disabled filter, that filter's own index range is walked
+  // instead, so only jobs matching it are visited.
   MDB_dbi dbi = env.jobs;
   std::string prefix;
   enum class holds { job, name_in_key, name_in_value } source = holds::job;
@@ -143,6 +161,10 @@ base::result<job_page> job_store::list(const job_query& q) const {
   } else if (auto idx = sort_index(q.sort)) {
     dbi = env.job_index;
     prefix = index_prefix(*idx);
+    source = holds::name_in_value;
+  } else if (by_name && meta_pair) {
+    dbi = env.job_index;
+    prefix = index_prefix(index_id::metadata, *meta_pair);
     source = holds::name_in_value;
   } else if (by_name && !q.status.empty()) {
     dbi = env.job_index;
@@ -156,8 +178,8 @@ base::result<job_page> job_store::list(const job_query& q) const {
 
   // When every entry of the walked range matches, positions before the slice need no job.
   const bool every_entry_matches =
-      !scans && ((q.status.empty() && !q.disabled) ||
-                 (by_name && source == holds::name_in_value && (q.status.empty() || !q.disabled)));
+      !scans &&
+      (indexed_filters == 0 || (by_name && source == holds::name_in_value && indexed_filters == 1));
   std::uint64_t pos = 0;
   // A deep slice starts at its first key, found through the rank fences instead of a walk.
   std::optional<std::string> from_key;

@@ -5,11 +5,11 @@
 // from any thread and never block apply (MVCC).
 //
 // Tables: jobs (name -> pb::Job), next (big-endian next fire + name: the "next" index),
-// job_index (the other sort keys, and status/disabled: one byte naming the index, the key,
-// then the name; the value is the name), execs (name \0 big-endian started_at id ->
-// pb::Execution; a job's history is one key range, oldest first, so pruning removes the
-// range's first keys), exec_ids (name \0 id -> exec key), meta (the pause flag and counts of
-// jobs per status and per disabled flag, so filtered totals need no scan).
+// job_index (the other sort keys, status, disabled and metadata pairs: one byte naming the
+// index, the key, then the name; the value is the name), fences (rank_fences.h), execs (name \0
+// big-endian started_at id -> pb::Execution; a job's history is one key range, oldest first, so
+// pruning removes the range's first keys), exec_ids (name \0 id -> exec key), meta (the pause flag
+// and counts of jobs per status, disabled flag and metadata pair, so filtered totals need no scan).
 
 #include <map>
 #include <memory>

@@ -49,6 +49,21 @@ std::vector<index_entry> index_entries(const pb::Job& j) {
       {entry_key(index_id::status, j.status(), j.name())},
       {entry_key(index_id::disabled, j.disabled() ? "1" : "0", j.name())},
   };
+  for (const auto& [k, v] : j.metadata()) {
+    if (auto pair = metadata_index_value(k, v))
+      out.push_back({entry_key(index_id::metadata, *pair, j.name())});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The counters a job contributes one to.
+std::vector<std::string> count_keys(const pb::Job& j) {
+  std::vector<std::string> out{status_count_key(j.status()), disabled_count_key(j.disabled()),
+                               pair_count_key(j.status(), j.disabled())};
+  for (const auto& [k, v] : j.metadata()) {
+    if (auto pair = metadata_index_value(k, v)) out.push_back(metadata_count_key(*pair));
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -64,10 +79,19 @@ base::status add_count(txn& t, const std::string& key, std::int64_t delta) {
   return t.put(t.env().meta, key, v);
 }
 
-base::status count_job(txn& t, const pb::Job& j, std::int64_t delta) {
-  SUNDIAL_TRY(add_count(t, status_count_key(j.status()), delta));
-  SUNDIAL_TRY(add_count(t, disabled_count_key(j.disabled()), delta));
-  return add_count(t, pair_count_key(j.status(), j.disabled()), delta);
+// Moves the counts from `before`'s keys to `after`'s, touching only the keys that differ.
+base::status recount(txn& t, const std::vector<std::string>& before,
+                     const std::vector<std::string>& after) {
+  std::vector<std::string> gone, added;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(gone));
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(added));
+  for (const auto& k : gone)
+    SUNDIAL_TRY(add_count(t, k, -1));
+  for (const auto& k : added)
+    SUNDIAL_TRY(add_count(t, k, +1));
+  return {};
 }
 
 }  // namespace
@@ -127,6 +151,17 @@ std::string disabled_count_key(bool disabled) {
 std::string pair_count_key(const std::string& status, bool disabled) {
   return "count/pair/" + status + (disabled ? "/1" : "/0");
 }
+std::string metadata_count_key(const std::string& indexed_pair) {
+  return "count/meta/" + indexed_pair;
+}
+
+std::optional<std::string> metadata_index_value(const std::string& key, const std::string& value) {
+  constexpr std::size_t max_part = 100;  // keeps index keys under LMDB's 511 bytes
+  if (key.size() > max_part || value.size() > max_part || key.find('\0') != std::string::npos ||
+      value.find('\0') != std::string::npos)
+    return std::nullopt;
+  return key + '\0' + value;
+}
 
 base::result<std::uint64_t> read_count(const txn& t, const std::string& key) {
   auto v = t.get(t.env().meta, key);
@@ -164,8 +199,8 @@ base::status put_job(txn& t, const pb::Job& j) {
     } else {
       next_is_new = false;
     }
-    SUNDIAL_TRY(count_job(t, **old, -1));
   }
+  SUNDIAL_TRY(recount(t, *old ? count_keys(**old) : std::vector<std::string>{}, count_keys(j)));
   const std::vector<index_entry> after = index_entries(j);
   // Only the entries that changed are touched (most writes change a counter or two).
   std::vector<index_entry> gone, added;
@@ -185,7 +220,6 @@ base::status put_job(txn& t, const pb::Job& j) {
     SUNDIAL_TRY(t.put(env.next, next, ""));
     SUNDIAL_TRY(rank_fences::inserted(t, table_tag::next, env.next, next));
   }
-  SUNDIAL_TRY(count_job(t, j, +1));
   SUNDIAL_TRY(t.put(env.jobs, j.name(), j.SerializeAsString()));
   if (!*old) SUNDIAL_TRY(rank_fences::inserted(t, table_tag::jobs, env.jobs, j.name()));
   return {};
@@ -200,7 +234,7 @@ base::status remove_job(txn& t, const pb::Job& j) {
   }
   SUNDIAL_TRY(t.erase(env.next, next_key(j)));
   SUNDIAL_TRY(rank_fences::erased(t, table_tag::next, next_key(j)));
-  SUNDIAL_TRY(count_job(t, j, -1));
+  SUNDIAL_TRY(recount(t, count_keys(j), {}));
   SUNDIAL_TRY(t.erase(env.jobs, j.name()));
   return rank_fences::erased(t, table_tag::jobs, j.name());
 }

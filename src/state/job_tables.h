@@ -27,6 +27,7 @@ enum class index_id : char {
   last_error = 6,
   status = 7,
   disabled = 8,
+  metadata = 9,  // one entry per metadata pair: key \0 value \0 name
 };
 
 void put_be64(std::string& out, std::uint64_t v);
@@ -37,6 +38,9 @@ std::string next_key(const pb::Job& j);
 std::string index_prefix(index_id id, const std::optional<std::string>& value = std::nullopt);
 // The index of a `_sort` key (displayname, schedule, counts, last_*), or nullopt.
 std::optional<index_id> sort_index(const std::string& sort);
+// The metadata index's value for a pair ("key \0 value"), or nullopt for a pair that is not
+// indexed (over 100 bytes, or holding a NUL byte): a filter on it walks instead.
+std::optional<std::string> metadata_index_value(const std::string& key, const std::string& value);
 
 std::string exec_prefix(const std::string& job);
 std::string exec_key(const pb::Execution& e);
@@ -46,6 +50,7 @@ std::string exec_id_key(const std::string& job, const std::string& id);
 std::string status_count_key(const std::string& status);
 std::string disabled_count_key(bool disabled);
 std::string pair_count_key(const std::string& status, bool disabled);
+std::string metadata_count_key(const std::string& indexed_pair);  // from metadata_index_value
 base::result<std::uint64_t> read_count(const txn& t, const std::string& key);
 
 base::result<std::optional<pb::Job>> read_job(const txn& t, const std::string& name);

@@ -227,6 +227,9 @@ TEST(job_store, listings_match_a_brute_force_model) {
         j.set_schedule(pick(2) ? "@every " + std::to_string(1 + pick(5)) + "h"
                                : "@at 2027-0" + std::to_string(1 + pick(9)) + "-01T00:00:00Z");
         j.set_disabled(pick(4) == 0);
+        if (pick(4) != 0) (*j.mutable_metadata())["team"] = "t" + std::to_string(pick(3));
+        if (pick(2) == 0) (*j.mutable_metadata())["env"] = "e" + std::to_string(pick(2));
+        if (pick(8) == 0) (*j.mutable_metadata())["long"] = std::string(150, 'x');  // unindexed
         (void)set(*s, j, now + pick(1000) * 1000000LL);
       } else if (what < 7) {
         pb::SetExecution e;
@@ -265,45 +268,56 @@ TEST(job_store, listings_match_a_brute_force_model) {
     };
     for (const std::string sort : {"name", "displayname", "schedule", "success_count",
                                    "error_count", "last_success", "last_error", "next"}) {
+      const std::vector<std::map<std::string, std::string>> metadata_filters{
+          {}, {{"team", "t1"}}, {{"team", "t0"}, {"env", "e1"}}, {{"long", std::string(150, 'x')}}};
       for (const std::string status : {"", "success", "failed", "running", "untriggered"}) {
         for (int disabled = -1; disabled <= 1; ++disabled) {
-          for (bool desc : {false, true}) {
-            job_query q;
-            q.sort = sort;
-            q.status = status;
-            if (disabled >= 0) q.disabled = disabled == 1;
-            q.descending = desc;
-            std::vector<pb::Job> want;
-            for (const auto& j : all) {
-              const std::string st = status == "untriggered" ? "" : status;
-              if (!status.empty() && j.status() != st) continue;
-              if (q.disabled && j.disabled() != *q.disabled) continue;
-              want.push_back(j);
+          for (std::size_t mf = 0; mf < metadata_filters.size(); ++mf)
+            for (bool desc : {false, true}) {
+              job_query q;
+              q.sort = sort;
+              q.status = status;
+              if (disabled >= 0) q.disabled = disabled == 1;
+              q.metadata = metadata_filters[mf];
+              q.descending = desc;
+              std::vector<pb::Job> want;
+              for (const auto& j : all) {
+                const std::string st = status == "untriggered" ? "" : status;
+                if (!status.empty() && j.status() != st) continue;
+                if (q.disabled && j.disabled() != *q.disabled) continue;
+                bool meta_ok = true;
+                for (const auto& [k, v] : q.metadata) {
+                  auto it = j.metadata().find(k);
+                  meta_ok = meta_ok && it != j.metadata().end() && it->second == v;
+                }
+                if (!meta_ok) continue;
+                want.push_back(j);
+              }
+              std::sort(want.begin(), want.end(),
+                        [&](const pb::Job& a, const pb::Job& b) { return key_less(sort, a, b); });
+              if (desc) std::reverse(want.begin(), want.end());
+              for (auto [start, end] : {std::pair<std::uint64_t, std::uint64_t>{0, 1000},
+                                        {3, 7},
+                                        {0, 1},
+                                        {5, 5},
+                                        {50, 60}}) {
+                q.start = start;
+                q.end = end;
+                auto page = s->list(q).value();
+                const std::string what =
+                    "seed " + std::to_string(seed) + " sort " + sort + " status '" + status +
+                    "' disabled " + std::to_string(disabled) + " metadata filter " +
+                    std::to_string(mf) + (desc ? " desc" : " asc") + " slice " +
+                    std::to_string(start) + ".." + std::to_string(end);
+                ASSERT_EQ(page.total, want.size()) << what;
+                std::vector<std::string> got_names, want_names;
+                for (const auto& j : page.jobs)
+                  got_names.push_back(j.name());
+                for (std::uint64_t i = start; i < std::min<std::uint64_t>(end, want.size()); ++i)
+                  want_names.push_back(want[i].name());
+                ASSERT_EQ(got_names, want_names) << what;
+              }
             }
-            std::sort(want.begin(), want.end(),
-                      [&](const pb::Job& a, const pb::Job& b) { return key_less(sort, a, b); });
-            if (desc) std::reverse(want.begin(), want.end());
-            for (auto [start, end] : {std::pair<std::uint64_t, std::uint64_t>{0, 1000},
-                                      {3, 7},
-                                      {0, 1},
-                                      {5, 5},
-                                      {50, 60}}) {
-              q.start = start;
-              q.end = end;
-              auto page = s->list(q).value();
-              const std::string what =
-                  "seed " + std::to_string(seed) + " sort " + sort + " status '" + status +
-                  "' disabled " + std::to_string(disabled) + (desc ? " desc" : " asc") + " slice " +
-                  std::to_string(start) + ".." + std::to_string(end);
-              ASSERT_EQ(page.total, want.size()) << what;
-              std::vector<std::string> got_names, want_names;
-              for (const auto& j : page.jobs)
-                got_names.push_back(j.name());
-              for (std::uint64_t i = start; i < std::min<std::uint64_t>(end, want.size()); ++i)
-                want_names.push_back(want[i].name());
-              ASSERT_EQ(got_names, want_names) << what;
-            }
-          }
         }
       }
     }
@@ -324,6 +338,7 @@ TEST(job_store, deep_slices_through_rank_fences_match_the_model) {
     pb::Job j = job(n);
     j.set_displayname("d" + std::to_string(rng() % 50));
     j.set_schedule("@every " + std::to_string(1 + rng() % 90) + "m");
+    (*j.mutable_metadata())["team"] = "t" + std::to_string(rng() % 3);
     *batch.add_jobs() = j;
     if (batch.jobs_size() == 500) {
       ASSERT_TRUE(run(*s, job_command::set_jobs, batch).ok);
@@ -338,8 +353,12 @@ TEST(job_store, deep_slices_through_rank_fences_match_the_model) {
   ASSERT_EQ(all.size(), 1100u);
   // error_count and status live after other indexes in job_index: their slices start inside
   // a bucket that began with another index's keys.
-  for (const std::string sort : {"name", "next", "displayname", "error_count", "untriggered"}) {
-    std::vector<pb::Job> want = all;
+  for (const std::string sort :
+       {"name", "next", "displayname", "error_count", "untriggered", "team"}) {
+    std::vector<pb::Job> want;
+    for (const auto& j : all) {
+      if (sort != "team" || j.metadata().at("team") == "t1") want.push_back(j);
+    }
     std::sort(want.begin(), want.end(), [&](const pb::Job& a, const pb::Job& b) {
       if (sort == "next" && a.next_us() != b.next_us()) return a.next_us() < b.next_us();
       if (sort == "displayname" && a.displayname() != b.displayname())
@@ -349,14 +368,18 @@ TEST(job_store, deep_slices_through_rank_fences_match_the_model) {
     for (bool desc : {false, true}) {
       if (desc) std::reverse(want.begin(), want.end());
       for (int k = 0; k < 40; ++k) {
-        const std::uint64_t start = rng() % 1150;
+        const std::uint64_t start = rng() % (want.size() + 50);
         job_query q{.sort = sort, .descending = desc, .start = start, .end = start + 25};
         if (sort == "untriggered") {
           q.sort = "name";
           q.status = "untriggered";  // walks the status index's range
         }
+        if (sort == "team") {
+          q.sort = "name";
+          q.metadata = {{"team", "t1"}};  // walks the metadata index's range
+        }
         auto page = s->list(q).value();
-        ASSERT_EQ(page.total, 1100u);
+        ASSERT_EQ(page.total, want.size()) << sort;
         for (std::uint64_t i = 0; i < 25; ++i) {
           if (start + i >= want.size()) {
             ASSERT_EQ(page.jobs.size(), i) << sort << " start " << start;
