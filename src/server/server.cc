@@ -134,18 +134,25 @@ struct server::impl : transport::pb::Cluster::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Join(grpc::ServerContext*, const transport::pb::JoinRequest* req,
-                    transport::pb::JoinResponse* res) override {
+  // Membership changes are the leader's to make: true (with the refusal and a leader hint
+  // written into `res`) unless this server leads; `st` is the status it decided on.
+  template <class Response>
+  bool refused_unless_leader(Response* res, raft_node::node_status& st) {
     if (!node) {
       res->set_error("this server is not part of a cluster yet");
-      return grpc::Status::OK;
+      return true;
     }
-    const auto st = node->status();
-    if (st.state != raft::role::leader) {
-      if (auto m = kv->member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
-      res->set_error("not the leader");
-      return grpc::Status::OK;
-    }
+    st = node->status();
+    if (st.state == raft::role::leader) return false;
+    if (auto m = kv->member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
+    res->set_error("not the leader");
+    return true;
+  }
+
+  grpc::Status Join(grpc::ServerContext*, const transport::pb::JoinRequest* req,
+                    transport::pb::JoinResponse* res) override {
+    raft_node::node_status st;
+    if (refused_unless_leader(res, st)) return grpc::Status::OK;
     const auto m = from_pb(req->member());
     if (m.id == 0 || m.rpc_addr.empty()) {
       res->set_error("a member needs an id and an RPC address");
@@ -172,16 +179,8 @@ struct server::impl : transport::pb::Cluster::Service {
 
   grpc::Status Leave(grpc::ServerContext*, const transport::pb::LeaveRequest* req,
                      transport::pb::LeaveResponse* res) override {
-    if (!node) {
-      res->set_error("this server is not part of a cluster yet");
-      return grpc::Status::OK;
-    }
-    const auto st = node->status();
-    if (st.state != raft::role::leader) {
-      if (auto m = kv->member(st.leader.value())) res->set_leader_rpc_addr(m->rpc_addr);
-      res->set_error("not the leader");
-      return grpc::Status::OK;
-    }
+    raft_node::node_status st;
+    if (refused_unless_leader(res, st)) return grpc::Status::OK;
     if (!is_member(st.members, req->id())) {
       res->set_ok(true);  // already removed (a retried leave)
       return grpc::Status::OK;
