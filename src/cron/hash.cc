@@ -1,14 +1,11 @@
 #include "cron/hash.h"
 
+#include "base/hash.h"
+
 namespace sundial::cron {
 
 std::uint64_t hash_seed_for(std::string_view job_name) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : job_name) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
+  return base::fnv1a_64(job_name);
 }
 
 namespace detail {

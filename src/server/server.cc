@@ -19,6 +19,7 @@
 #include "api/kv_api.h"
 #include "api/metrics.h"
 #include "api/openapi.h"
+#include "base/hash.h"
 #include "raft/codec.h"
 #include "raft_node/node.h"
 #include "state/kv_state.h"
@@ -31,11 +32,7 @@ namespace sundial::server {
 using namespace std::chrono_literals;
 
 std::uint64_t node_id_for(const std::string& name) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : name) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
+  const std::uint64_t h = base::fnv1a_64(name);
   return h == 0 ? 1 : h;
 }
 

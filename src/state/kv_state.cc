@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/hash.h"
 #include "state.pb.h"
 #include "storage/byte_order.h"
 #include "storage/snapshot_ref.h"
@@ -102,13 +103,8 @@ constexpr std::size_t direct_key_bytes = 480;
 
 std::string storage_key(std::string_view key) {
   if (key.size() <= direct_key_bytes) return std::string(key);
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
   std::string out(key.substr(0, direct_key_bytes));
-  storage::put_u64(out, h);
+  storage::put_u64(out, base::fnv1a_64(key));
   return out;
 }
 
