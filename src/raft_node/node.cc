@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "raft/codec.h"
+#include "storage/byte_order.h"
 
 namespace sundial::raft_node {
 
@@ -42,21 +43,10 @@ namespace {
 constexpr char command_tag = 'P';
 constexpr std::size_t proposal_header = 16;
 
-void put_le64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>(v >> (8 * i)));
-}
-std::uint64_t get_le64(std::string_view in) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
-  return v;
-}
-
 std::string proposal_tag(std::uint64_t proposer, std::uint64_t id) {
   std::string out;
-  put_le64(out, proposer);
-  put_le64(out, id);
+  storage::put_u64(out, proposer);
+  storage::put_u64(out, id);
   return out;
 }
 
@@ -73,8 +63,8 @@ std::string wrap(std::uint64_t proposer, std::uint64_t id, std::string_view comm
 bool unwrap(std::string_view data, std::uint64_t& proposer, std::uint64_t& id,
             std::string_view& command) {
   if (data.size() < 1 + proposal_header || data[0] != command_tag) return false;
-  proposer = get_le64(data.substr(1));
-  id = get_le64(data.substr(9));
+  proposer = storage::get_u64(data, 1);
+  id = storage::get_u64(data, 9);
   command = data.substr(1 + proposal_header);
   return true;
 }
@@ -368,8 +358,8 @@ struct node::impl {
         } else if (e.type == raft::entry_type::conf_change) {
           if (auto cc = raft::codec::decode_conf_change(e.data.view())) {
             if (cc->context.size() >= proposal_header) {
-              proposer = get_le64(cc->context);
-              id = get_le64(std::string_view(cc->context).substr(8));
+              proposer = storage::get_u64(cc->context, 0);
+              id = storage::get_u64(cc->context, 8);
               cc->context.erase(0, proposal_header);
             }
             sm.apply_membership(e.index, *cc);

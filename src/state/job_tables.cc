@@ -11,6 +11,7 @@ namespace sundial::state::tables {
 
 using base::errc;
 using base::fail;
+using storage::put_be64;
 
 namespace {
 
@@ -95,11 +96,6 @@ base::status recount(txn& t, const std::vector<std::string>& before,
 }
 
 }  // namespace
-
-void put_be64(std::string& out, std::uint64_t v) {
-  for (int b = 7; b >= 0; --b)
-    out.push_back(static_cast<char>(v >> (8 * b)));
-}
 
 std::string next_key(const pb::Job& j) {
   std::string k;

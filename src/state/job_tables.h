@@ -30,7 +30,6 @@ enum class index_id : char {
   metadata = 9,  // one entry per metadata pair: key \0 value \0 name
 };
 
-void put_be64(std::string& out, std::uint64_t v);
 // "next" index: big-endian next fire (never-firing jobs last) + name.
 std::string next_key(const pb::Job& j);
 // The index's key range for jobs whose key equals `value` (status and disabled), or the

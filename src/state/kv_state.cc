@@ -110,8 +110,7 @@ std::string storage_key(std::string_view key) {
 
 std::string member_key(std::uint64_t id) {
   std::string k;
-  for (int b = 7; b >= 0; --b)
-    k.push_back(static_cast<char>(id >> (8 * b)));
+  storage::put_be64(k, id);
   return k;
 }
 

@@ -26,18 +26,14 @@ base::failure lmdb_error(const std::string& path, const char* what, int rc) {
 }
 
 std::string key_of(index_t i) {
-  std::string k(8, '\0');
-  for (int b = 0; b < 8; ++b)
-    k[static_cast<std::size_t>(b)] = static_cast<char>(i.value() >> (56 - 8 * b));
+  std::string k;
+  put_be64(k, i.value());
   return k;
 }
 
 index_t index_of(const MDB_val& k) {
-  std::uint64_t v = 0;
-  const auto* p = static_cast<const unsigned char*>(k.mv_data);
-  for (std::size_t b = 0; b < 8 && b < k.mv_size; ++b)
-    v = (v << 8) | p[b];
-  return index_t{v};
+  if (k.mv_size < 8) return index_t{};  // not an entry key
+  return index_t{get_be64({static_cast<const char*>(k.mv_data), k.mv_size}, 0)};
 }
 
 // A stored record: CRC-32C (little-endian) followed by the bytes it covers.
