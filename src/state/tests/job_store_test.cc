@@ -9,6 +9,7 @@
 #include "state/job_rules.h"
 #include "state/kv_state.h"
 #include "storage/snapshot_ref.h"
+#include "storage/tests/temp_dir.h"
 
 namespace sundial::state {
 namespace {
@@ -18,18 +19,10 @@ namespace {
 class temp_store {
  public:
   temp_store() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sundial-js-XXXXXX").string();
-    dir_ = ::mkdtemp(tmpl.data());
-    db_ = state_db::open(dir_).value();
+    db_ = state_db::open(dir_.path()).value();
     store_ = std::make_unique<job_store>(*db_);
     kv_ = std::make_unique<kv_state>(*db_);
     kv_->attach(store_.get());
-  }
-  ~temp_store() {
-    kv_.reset();
-    store_.reset();
-    db_.reset();
-    std::filesystem::remove_all(dir_);
   }
   temp_store& operator*() { return *this; }
   job_store* operator->() { return store_.get(); }
@@ -38,10 +31,11 @@ class temp_store {
   }
   kv_state& kv() { return *kv_; }
   state_db& db() { return *db_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
  private:
-  std::string dir_;
+  // Members are destroyed in reverse: the store and database close before the directory goes.
+  storage::testing::temp_dir dir_;
   std::unique_ptr<state_db> db_;
   std::unique_ptr<job_store> store_;
   std::unique_ptr<kv_state> kv_;

@@ -6,6 +6,7 @@
 
 #include "storage/file_util.h"
 #include "storage/snapshot_ref.h"
+#include "storage/tests/temp_dir.h"
 
 namespace sundial::state {
 namespace {
@@ -13,25 +14,17 @@ namespace {
 // A state_db in a temporary directory (removed at the end), reopenable like a restart.
 class temp_db {
  public:
-  temp_db() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sundial-kv-XXXXXX").string();
-    dir_ = ::mkdtemp(tmpl.data());
-    reopen();
-  }
-  ~temp_db() {
-    db_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  temp_db() { reopen(); }
   void reopen() {
     db_.reset();
-    db_ = state_db::open(dir_).value();
+    db_ = state_db::open(dir_.path()).value();
   }
   state_db& operator*() { return *db_; }
   state_db* operator->() { return db_.get(); }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
  private:
-  std::string dir_;
+  storage::testing::temp_dir dir_;  // declared first: removed after the database closes
   std::unique_ptr<state_db> db_;
 };
 

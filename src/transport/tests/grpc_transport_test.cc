@@ -4,6 +4,7 @@
 #include "transport/grpc_transport.h"
 #include "storage/file_util.h"
 #include "storage/snapshot_ref.h"
+#include "storage/tests/temp_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -105,8 +106,8 @@ TEST(grpc_transport, delivers_messages_and_large_snapshots) {
 }
 
 TEST(grpc_transport, a_file_snapshot_streams_from_disk_into_the_receivers_directory) {
-  const auto root = std::filesystem::temp_directory_path() /
-                    ("sundial-tr-" + std::to_string(::getpid()) + "-" + std::to_string(::rand()));
+  storage::testing::temp_dir tmp;
+  const std::filesystem::path root = tmp.path();
   std::filesystem::create_directories(root / "a");
   std::filesystem::create_directories(root / "b");
   collector a_in, b_in;
@@ -162,7 +163,6 @@ TEST(grpc_transport, a_file_snapshot_streams_from_disk_into_the_receivers_direct
   a.stop();
   b.stop();
   c.stop();
-  std::filesystem::remove_all(root);
 }
 
 TEST(grpc_transport, unreachable_peer_is_reported_not_queued) {
