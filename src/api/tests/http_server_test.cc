@@ -191,5 +191,30 @@ TEST_F(http_server_test, body_within_the_limit_reaches_the_handler) {
   EXPECT_EQ(posts_.load(), 1);
 }
 
+TEST(http_server_pretty, pretty_indents_json_answers_only) {
+  http_server server;
+  server.route("GET", "/j", [](const request&) {
+    return response{200,
+                    "application/json",
+                    R"({"a":[1,2],"b":"x"})"
+                    "\n",
+                    {}};
+  });
+  server.route("GET", "/t", [](const request&) {
+    return response{200, "text/plain", R"({"a":1})", {}};
+  });
+  auto port = server.start("127.0.0.1:0");
+  ASSERT_TRUE(port.ok());
+  const auto body = [](const exchange& x) {
+    return x.received.substr(x.received.find("\r\n\r\n") + 4);
+  };
+  EXPECT_EQ(body(talk(*port, get("/j"))), "{\"a\":[1,2],\"b\":\"x\"}\n");
+  EXPECT_EQ(body(talk(*port, get("/j?pretty"))),
+            "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": \"x\"\n}\n");
+  EXPECT_EQ(body(talk(*port, get("/j?pretty=false"))), "{\"a\":[1,2],\"b\":\"x\"}\n");
+  EXPECT_EQ(body(talk(*port, get("/t?pretty"))), "{\"a\":1}") << "only JSON is re-indented";
+  server.stop();
+}
+
 }  // namespace
 }  // namespace sundial::api
