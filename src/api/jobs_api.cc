@@ -101,6 +101,14 @@ base::status read_order(const request& req, bool& descending) {
   return {};
 }
 
+// A quick 503 while paused (apply refuses such writes too, against the replicated flag).
+std::optional<response> refuse_if_paused(const context& c) {
+  if (!c.jobs.paused()) return std::nullopt;
+  return json_error(503,
+                    "the cluster is paused: jobs cannot be created or changed until "
+                    "POST /v1/unpause");
+}
+
 response create_or_replace(context& c, const request& req, const std::string& path_name) {
   if (req.query.count("runoncreate") && truthy(req.query.at("runoncreate"))) {
     return json_error(501,
@@ -121,11 +129,7 @@ response create_or_replace(context& c, const request& req, const std::string& pa
   // Checked here for a quick answer; apply checks again against the replicated state.
   pb::Job checked = *job;
   if (auto st = state::normalize_job(checked); !st) return error_answer(st.err());
-  if (c.jobs.paused()) {
-    return json_error(503,
-                      "the cluster is paused: jobs cannot be created or changed until "
-                      "POST /v1/unpause");
-  }
+  if (auto r = refuse_if_paused(c)) return *r;
   pb::SetJob cmd;
   *cmd.mutable_job() = std::move(job).value();
   cmd.set_now_us(c.opt.now_us());
@@ -168,11 +172,7 @@ response restore(context& c, const request& req) {
       return json_error(http_status(st.err().code), where() + st.err().message);
     *cmd.add_jobs() = std::move(job).value();
   }
-  if (c.jobs.paused()) {
-    return json_error(503,
-                      "the cluster is paused: jobs cannot be created or changed until "
-                      "POST /v1/unpause");
-  }
+  if (auto r = refuse_if_paused(c)) return *r;
   auto r =
       c.node.propose(state::encode_command(state::job_command::set_jobs, cmd), c.opt.write_timeout)
           .get();
