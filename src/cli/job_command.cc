@@ -50,27 +50,34 @@ int not_a_list(const std::string& address) {
       base::error{base::errc::corruption, "the answer from " + address + " is not a list"});
 }
 
+// GETs a listing (the first `limit` items when limit > 0) and prints it: the API's JSON with
+// --json, else `table` of it and how many of the total it shows.
+int print_listing(const job_args& a, std::string target, std::string (*table)(const json&),
+                  const char* what) {
+  if (a.limit > 0) {
+    add_param(target, "_start", "0");
+    add_param(target, "_end", std::to_string(a.limit));
+  }
+  http_reply reply;
+  auto items = call_json("GET", a.address, target, &reply);
+  if (!items) return exit_failed;
+  if (a.json) {
+    std::cout << reply.body;
+    return exit_ok;
+  }
+  if (!items->is_array()) return not_a_list(a.address);
+  std::cout << table(*items);
+  print_shown(items->size(), reply, what);
+  return exit_ok;
+}
+
 int list_jobs(const job_args& a) {
   std::string target = "/v1/jobs";
   add_param(target, "q", a.query);
   add_param(target, "status", a.status);
   add_param(target, "_sort", a.sort);
   add_param(target, "_order", a.order);
-  if (a.limit > 0) {
-    add_param(target, "_start", "0");
-    add_param(target, "_end", std::to_string(a.limit));
-  }
-  http_reply reply;
-  auto jobs = call_json("GET", a.address, target, &reply);
-  if (!jobs) return exit_failed;
-  if (a.json) {
-    std::cout << reply.body;
-    return exit_ok;
-  }
-  if (!jobs->is_array()) return not_a_list(a.address);
-  std::cout << jobs_table(*jobs);
-  print_shown(jobs->size(), reply, "jobs");
-  return exit_ok;
+  return print_listing(a, std::move(target), jobs_table, "jobs");
 }
 
 int get_job(const job_args& a) {
@@ -102,22 +109,7 @@ int toggle_job(const job_args& a) {
 }
 
 int list_executions(const job_args& a) {
-  std::string target = job_path(a.name) + "/executions";
-  if (a.limit > 0) {
-    add_param(target, "_start", "0");
-    add_param(target, "_end", std::to_string(a.limit));
-  }
-  http_reply reply;
-  auto execs = call_json("GET", a.address, target, &reply);
-  if (!execs) return exit_failed;
-  if (a.json) {
-    std::cout << reply.body;
-    return exit_ok;
-  }
-  if (!execs->is_array()) return not_a_list(a.address);
-  std::cout << executions_table(*execs);
-  print_shown(execs->size(), reply, "executions");
-  return exit_ok;
+  return print_listing(a, job_path(a.name) + "/executions", executions_table, "executions");
 }
 
 // Reads and checks the file for `apply`: one job object or an array of them, each naming its
