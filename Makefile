@@ -41,7 +41,7 @@ soak: deps
 	cmake --build $(BUILD) -j $(JOBS)
 	./$(BUILD)/bin/sundial-sim --seeds $(SIM_SOAK_SEEDS) --first-seed 1 --steps 12000
 	SUNDIAL_PROPERTY_CASES=$(PROPERTY_SOAK_CASES) ./$(BUILD)/tests/cron_property_test
-	$(MAKE) fuzz FUZZ_SECONDS=600
+	$(MAKE) fuzz FUZZ_SECONDS=3600
 
 fuzz: deps
 	@bash scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

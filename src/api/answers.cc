@@ -13,6 +13,11 @@ response json_ok(int status, const json& body) {
                   {}};
 }
 
+response with_total(response r, std::uint64_t total) {
+  r.headers.emplace_back("X-Total-Count", std::to_string(total));
+  return r;
+}
+
 response refused(const raft_node::proposal_result& r, const state::kv_state& kv) {
   switch (r.status) {
     case outcome::not_leader: {
@@ -57,6 +62,46 @@ int http_status(base::errc code) {
 
 response error_answer(const base::error& e) {
   return json_error(http_status(e.code), e.message);
+}
+
+raft_node::proposal_callback on_outcome(responder reply,
+                                        std::function<response(raft_node::proposal_result)> fn) {
+  return [reply = std::move(reply), fn = std::move(fn)](raft_node::proposal_result r) mutable {
+    reply.send_from_server(
+        [r = std::move(r), fn = std::move(fn)]() mutable { return fn(std::move(r)); });
+  };
+}
+
+raft_node::proposal_callback when_committed(
+    responder reply, const state::kv_state& kv,
+    std::function<response(const raft_node::proposal_result&)> fn) {
+  return on_outcome(std::move(reply),
+                    [&kv, fn = std::move(fn)](raft_node::proposal_result r) -> response {
+                      if (r.status != outcome::committed) return refused(r, kv);
+                      return fn(r);
+                    });
+}
+
+void read_after_barrier(raft_node::node& node, const state::kv_state& kv, const request& req,
+                        std::chrono::milliseconds timeout, responder reply,
+                        std::function<response()> read) {
+  if (req.query.count("stale")) {
+    reply.send(read());
+    return;
+  }
+  node.read_barrier(timeout,
+                    when_committed(std::move(reply), kv,
+                                   [read = std::move(read)](const auto&) { return read(); }));
+}
+
+base::result<json> parse_json_text(std::string_view text, const std::string& what) {
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+    return base::fail(base::errc::invalid_argument,
+                      what + " is not valid JSON: a NUL byte at offset " + std::to_string(nul));
+  json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded())
+    return base::fail(base::errc::invalid_argument, what + " is not valid JSON");
+  return doc;
 }
 
 std::optional<std::uint64_t> parse_index(const std::string& s) {

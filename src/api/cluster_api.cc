@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/answers.h"
+#include "api/event_hub.h"
 #include "base/version.h"
 
 namespace sundial::api {
@@ -22,7 +23,20 @@ struct context {
   state::kv_state& kv;
   cluster_api_options opt;
   std::atomic<bool> leaving{false};
+  event_hub leader_events;
 };
+
+// {"leader": NAME or "", "term": N, "node": THIS NODE} for GET /v1/events/leader.
+std::string leader_event(const context& c, const raft_node::node_status& s) {
+  std::string name;
+  if (s.leader != raft::no_node) {
+    const auto m = c.kv.member(s.leader.value());
+    name = m ? m->name : std::to_string(s.leader.value());
+  }
+  return sse_event("leader",
+                   json{{"leader", name}, {"term", s.term.value()}, {"node", c.opt.self.name}}.dump(
+                       -1, ' ', false, json::error_handler_t::replace));
+}
 
 bool contains(const std::vector<raft::node_id>& ids, std::uint64_t id) {
   return std::find(ids.begin(), ids.end(), raft::node_id{id}) != ids.end();
@@ -249,7 +263,18 @@ void register_cluster_routes(http_server& server, raft_node::node& node, state::
     return r;
   });
 
-  server.route("POST", "/v1/leave", [c](const request&) { return leave(*c); });
+  server.route(
+      "POST", "/v1/leave", [c](const request&) { return leave(*c); }, route_kind::blocking);
+
+  // Server-sent events: the leader now and at every change (a Sundial extension; the UI and
+  // scripts follow leadership without polling).
+  c->node.on_leader_change([weak = std::weak_ptr<context>(c)](const raft_node::node_status& s) {
+    if (auto cc = weak.lock()) cc->leader_events.publish(leader_event(*cc, s));
+  });
+  server.route_async("GET", "/v1/events/leader", [c](request&&, responder reply) {
+    auto stream = reply.open_stream(200, "text/event-stream", {}, sse_keep_alive);
+    c->leader_events.subscribe(std::move(stream), leader_event(*c, c->node.status()));
+  });
 }
 
 }  // namespace sundial::api

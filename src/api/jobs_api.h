@@ -4,7 +4,7 @@
 //   X-Total-Count), POST|PATCH /v1/jobs, PUT|GET|DELETE /v1/jobs/{job},
 //   POST /v1/jobs/{job}/toggle, GET|DELETE /v1/jobs/{job}/executions,
 //   GET /v1/jobs/{job}/executions/{id}, GET|POST /v1/pause, POST /v1/unpause,
-//   POST /v1/restore (multipart field `file`: a JSON array of jobs, all or nothing).
+//   POST /v1/restore (restore_api.h).
 // Writes go through Raft (a follower forwards them to the leader); reads are linearizable
 // (a ReadIndex barrier) unless ?stale. Run-now (POST /v1/jobs/{job}, /run, ?runoncreate)
 // answers 501 until the scheduler exists.
@@ -23,6 +23,7 @@ struct jobs_api_options {
   std::chrono::milliseconds read_timeout{5000};
   // The proposer's clock: commands carry its time, apply never reads one.
   std::function<std::int64_t()> now_us;
+  std::size_t max_restore_bytes = 256u << 20;  // POST /v1/restore's body (restore_api.h)
 };
 
 void register_job_routes(http_server& server, raft_node::node& node, state::kv_state& kv,

@@ -2,40 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "base/utf8.h"
+
 namespace sundial::api {
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one (overlongs, surrogates and
-// code points past U+10FFFF are invalid).
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  std::size_t n;
-  std::uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3f);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
-}  // namespace
 
 void json_writer::before_value() {
   if (after_key_) {
@@ -109,7 +78,7 @@ void json_writer::escaped(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      const std::size_t n = utf8_length(s, i);
+      const std::size_t n = base::utf8_sequence_length(s, i);
       if (n == 0) {
         out_ += "\xef\xbf\xbd";  // U+FFFD for each invalid byte
         ++i;

@@ -7,6 +7,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <sstream>
 
@@ -36,6 +37,13 @@ struct metrics::impl {
   prometheus::Histogram& apply_seconds;
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& request_seconds;
+  prometheus::Gauge& connections;
+  prometheus::Family<prometheus::Counter>& refused;
+  prometheus::Family<prometheus::Counter>& timeouts;
+  prometheus::Counter& streams_dropped;
+  prometheus::Counter& internal_errors;
+  std::function<std::uint64_t()> internal_error_count;  // the HTTP server's guard
+  std::uint64_t internal_errors_counted = 0;            // under render_mu
 
   // The last term in which a leader was counted (only the Raft thread writes it).
   std::atomic<std::uint64_t> counted_term{0};
@@ -70,7 +78,32 @@ struct metrics::impl {
                             .Name("sundial_api_request_seconds")
                             .Help("Time from a parsed HTTP request to its answer, by route "
                                   "pattern.")
-                            .Register(registry)) {}
+                            .Register(registry)),
+        connections(gauge("sundial_http_connections", "Open HTTP API connections.")),
+        refused(prometheus::BuildCounter()
+                    .Name("sundial_http_connections_refused_total")
+                    .Help("Connections refused at accept: reason \"total\" (503, over "
+                          "--http-max-connections) or \"per_client\" (429, over "
+                          "--http-max-connections-per-client).")
+                    .Register(registry)),
+        timeouts(prometheus::BuildCounter()
+                     .Name("sundial_http_timeouts_total")
+                     .Help("Connections cut by a timeout: phase \"header\" or \"body\" (408) or "
+                           "\"idle\" (a keep-alive connection closed).")
+                     .Register(registry)),
+        streams_dropped(prometheus::BuildCounter()
+                            .Name("sundial_http_streams_dropped_total")
+                            .Help("Streaming answers dropped because their reader fell behind "
+                                  "--http-stream-buffer-bytes.")
+                            .Register(registry)
+                            .Add({})),
+        internal_errors(prometheus::BuildCounter()
+                            .Name("sundial_http_internal_errors_total")
+                            .Help("Requests the server's last-resort guard answered with 500 "
+                                  "(an unexpected exception or a lost answer; each has an "
+                                  "incident id in the log). Stays 0 whatever clients send.")
+                            .Register(registry)
+                            .Add({})) {}
 
   prometheus::Gauge& gauge(const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
@@ -91,6 +124,35 @@ void metrics::observe_request(const request_record& r) {
       .Observe(std::chrono::duration_cast<seconds_d>(r.duration).count());
 }
 
+void metrics::observe_connection(connection_event e) {
+  switch (e) {
+    case connection_event::opened:
+      impl_->connections.Increment();
+      break;
+    case connection_event::closed:
+      impl_->connections.Decrement();
+      break;
+    case connection_event::refused_total:
+      impl_->refused.Add({{"reason", "total"}}).Increment();
+      break;
+    case connection_event::refused_per_client:
+      impl_->refused.Add({{"reason", "per_client"}}).Increment();
+      break;
+    case connection_event::header_timeout:
+      impl_->timeouts.Add({{"phase", "header"}}).Increment();
+      break;
+    case connection_event::body_timeout:
+      impl_->timeouts.Add({{"phase", "body"}}).Increment();
+      break;
+    case connection_event::idle_timeout:
+      impl_->timeouts.Add({{"phase", "idle"}}).Increment();
+      break;
+    case connection_event::stream_dropped:
+      impl_->streams_dropped.Increment();
+      break;
+  }
+}
+
 void metrics::observe_apply(std::chrono::nanoseconds d) {
   impl_->apply_seconds.Observe(std::chrono::duration_cast<seconds_d>(d).count());
 }
@@ -109,6 +171,13 @@ std::string metrics::render(const raft_node::node_status& s) {
   impl_->commit.Set(static_cast<double>(s.commit.value()));
   impl_->applied.Set(static_cast<double>(s.applied.value()));
   impl_->is_leader.Set(s.state == raft::role::leader ? 1 : 0);
+  if (impl_->internal_error_count) {
+    const std::uint64_t now = impl_->internal_error_count();
+    if (now > impl_->internal_errors_counted) {
+      impl_->internal_errors.Increment(static_cast<double>(now - impl_->internal_errors_counted));
+      impl_->internal_errors_counted = now;
+    }
+  }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, impl_->registry.Collect());
   return out.str();
@@ -116,6 +185,13 @@ std::string metrics::render(const raft_node::node_status& s) {
 
 void register_metrics(http_server& server, raft_node::node& node, metrics& m) {
   server.set_request_observer([&m](const request_record& r) { m.observe_request(r); });
+  server.set_connection_observer([&m](connection_event e) { m.observe_connection(e); });
+  // Every metric is registered before serving, so a scrape shows each at 0 from the start.
+  for (const char* reason : {"total", "per_client"})
+    m.impl_->refused.Add({{"reason", reason}});
+  for (const char* phase : {"header", "body", "idle"})
+    m.impl_->timeouts.Add({{"phase", phase}});
+  m.impl_->internal_error_count = [&server] { return server.internal_errors(); };
   node.on_leader_change([&m](const raft_node::node_status& s) { m.observe_leader(s); });
   server.route("GET", "/metrics", [&m, &node](const request&) {
     return response{200, "text/plain; version=0.0.4; charset=utf-8", m.render(node.status()), {}};

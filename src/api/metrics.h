@@ -21,6 +21,8 @@ class metrics {
 
   // Counts one answered HTTP request (an http_server request observer).
   void observe_request(const request_record& r);
+  // A connection opened, closed, refused or cut (an http_server connection observer).
+  void observe_connection(connection_event e);
   // One state machine apply and how long it took (raft_node::node_options::on_apply).
   void observe_apply(std::chrono::nanoseconds d);
   // A status published with a leader or role change (node::on_leader_change). Counts each term
@@ -33,6 +35,7 @@ class metrics {
   struct impl;
 
  private:
+  friend void register_metrics(http_server& server, raft_node::node& node, metrics& m);
   std::unique_ptr<impl> impl_;
 };
 

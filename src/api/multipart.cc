@@ -41,9 +41,9 @@ std::optional<std::string> header_param(std::string_view value, std::string_view
 
 }  // namespace
 
-base::result<std::optional<std::string>> multipart_field(std::string_view content_type,
-                                                         std::string_view body,
-                                                         std::string_view field) {
+base::result<std::optional<std::string_view>> multipart_field(std::string_view content_type,
+                                                              std::string_view body,
+                                                              std::string_view field) {
   if (lower(content_type).rfind("multipart/form-data", 0) != 0)
     return base::fail(base::errc::invalid_argument, "the body is not multipart/form-data");
   auto boundary = header_param(content_type, "boundary");
@@ -56,7 +56,8 @@ base::result<std::optional<std::string>> multipart_field(std::string_view conten
     return base::fail(base::errc::invalid_argument, "the multipart body has no parts");
   while (true) {
     pos += delimiter.size();
-    if (body.substr(pos, 2) == "--") return std::optional<std::string>{};  // the last part ended
+    if (body.substr(pos, 2) == "--")
+      return std::optional<std::string_view>{};  // the last part ended
     const std::size_t headers_end = body.find("\r\n\r\n", pos);
     if (headers_end == std::string_view::npos)
       return base::fail(base::errc::invalid_argument, "a multipart part has no end of headers");
@@ -76,7 +77,7 @@ base::result<std::optional<std::string>> multipart_field(std::string_view conten
       line = eol + 2;
     }
     if (name && *name == field)
-      return std::optional<std::string>(body.substr(content, next - content));
+      return std::optional<std::string_view>(body.substr(content, next - content));
     pos = next + 2;
   }
 }

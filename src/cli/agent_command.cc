@@ -2,16 +2,104 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <yaml-cpp/yaml.h>
 
 #include <iostream>
 #include <thread>
 
 #include "base/log.h"
+#include "cron/schedule.h"
 #include "server/server.h"
 
 namespace sundial::cli {
 namespace {
+
+// The API server's limits as flags (and YAML keys of the same names), one row each: what the
+// value is and where it goes. Defaults are http_options' (docs/operations.md lists them).
+enum class value_kind { duration, count };
+struct http_flag {
+  const char* name;  // without the leading "--"
+  value_kind kind;
+  const char* help;
+  void (*set)(server::server_options&, std::int64_t);  // milliseconds or a count
+};
+template <auto member>
+void set_ms(server::server_options& o, std::int64_t v) {
+  o.http.*member = std::chrono::milliseconds(v);
+}
+template <auto member>
+void set_count(server::server_options& o, std::int64_t v) {
+  o.http.*member = static_cast<std::remove_reference_t<decltype(o.http.*member)>>(v);
+}
+const http_flag http_flags[] = {
+    {"http-threads", value_kind::count, "event-loop threads serving the API (default 2)",
+     set_count<&api::http_options::threads>},
+    {"http-header-timeout", value_kind::duration,
+     "a request's line and headers must arrive within this of its first byte, else 408 "
+     "(default 10s)",
+     set_ms<&api::http_options::header_timeout>},
+    {"http-body-timeout", value_kind::duration,
+     "a request's body must arrive within this after its headers, else 408; also bounds "
+     "writing an answer (default 60s)",
+     set_ms<&api::http_options::body_timeout>},
+    {"http-idle-timeout", value_kind::duration,
+     "an idle keep-alive connection is closed after this (default 60s)",
+     set_ms<&api::http_options::idle_timeout>},
+    {"http-drain-timeout", value_kind::duration,
+     "on stop, requests in flight get this long to finish (default 10s)",
+     set_ms<&api::http_options::drain_timeout>},
+    {"http-max-connections", value_kind::count,
+     "open API connections in total; more get 503 (default 10000)",
+     set_count<&api::http_options::max_connections>},
+    {"http-max-connections-per-client", value_kind::count,
+     "open API connections from one client address; more get 429 (default 512)",
+     set_count<&api::http_options::max_connections_per_client>},
+    {"http-max-header-bytes", value_kind::count,
+     "request line and headers; larger get 431 (default 32768)",
+     set_count<&api::http_options::max_header_bytes>},
+    {"http-max-headers", value_kind::count, "header fields; more get 431 (default 100)",
+     set_count<&api::http_options::max_headers>},
+    {"http-max-body-bytes", value_kind::count,
+     "request body of every route but restore; larger get 413 (default 1048576)",
+     set_count<&api::http_options::max_body_bytes>},
+    {"http-max-restore-bytes", value_kind::count,
+     "POST /v1/restore's body, spooled to the data dir; larger get 413 (default 268435456)",
+     [](server::server_options& o, std::int64_t v) {
+       o.max_restore_bytes = static_cast<std::size_t>(v);
+     }},
+    {"http-stream-buffer-bytes", value_kind::count,
+     "unsent bytes a streaming answer may queue before its reader is dropped (default 1048576)",
+     set_count<&api::http_options::stream_buffer_bytes>},
+};
+
+// Reads one http flag's text into the options; false with `error` set if it is not valid.
+bool apply_http_flag(const http_flag& f, const std::string& text, server::server_options& o,
+                     std::string& error) {
+  std::int64_t v = 0;
+  if (f.kind == value_kind::duration) {
+    auto d = cron::parse_go_duration(text);
+    if (!d || d->count() < 1'000'000) {
+      error = "--" + std::string(f.name) + ": \"" + text +
+              "\" is not a duration of at least 1ms (e.g. 500ms, 10s, 1m)";
+      return false;
+    }
+    v = std::chrono::duration_cast<std::chrono::milliseconds>(*d).count();
+  } else {
+    std::size_t used = 0;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || text.empty() || v < 1) {
+      error = "--" + std::string(f.name) + ": \"" + text + "\" is not a positive whole number";
+      return false;
+    }
+  }
+  f.set(o, v);
+  return true;
+}
 
 struct agent_args {
   server::server_options opt;
@@ -19,6 +107,7 @@ struct agent_args {
   std::string config_file;
   std::string log_level = "info";
   int tick_ms = 100;
+  std::map<std::string, std::string> http_values;  // flag name -> text, as given
 };
 
 // Values from a YAML file become the defaults; flags and SUNDIAL_* variables override them.
@@ -53,6 +142,9 @@ bool load_yaml(const std::string& path, agent_args& a, std::string& error) {
         a.log_level = v.as<std::string>();
       else if (key == "tick-ms")
         a.tick_ms = v.as<int>();
+      else if (std::any_of(std::begin(http_flags), std::end(http_flags),
+                           [&](const http_flag& f) { return key == f.name; }))
+        a.http_values[key] = v.as<std::string>();
       else {
         error = path + ": unknown option \"" + key + "\"";
         return false;
@@ -81,12 +173,39 @@ int run_agent(agent_args& a) {
     return 2;
   }
   a.opt.tick = std::chrono::milliseconds(a.tick_ms);
+  for (const auto& f : http_flags) {
+    auto it = a.http_values.find(f.name);
+    if (it == a.http_values.end()) continue;
+    std::string error;
+    if (!apply_http_flag(f, it->second, a.opt, error)) {
+      std::cerr << "error: " << error << "\n";
+      return 2;
+    }
+  }
+  if (a.opt.http.threads > 64) {
+    std::cerr << "error: --http-threads must be 1-64\n";
+    return 2;
+  }
+  // Every connection is a descriptor: the soft limit (often 1024) would cap the API long before
+  // its own limits do.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   // Signals are taken by a dedicated thread (sigwait), never by a handler in random context.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (auto hp = api::split_host_port(a.opt.http_addr);
+      hp && hp->first.rfind("127.", 0) != 0 && hp->first != "::1" && hp->first != "localhost") {
+    spdlog::warn(
+        "agent: the HTTP API listens on {}, beyond loopback, without authentication: anyone who "
+        "can reach it can change jobs (and, once jobs run, run commands on this machine)",
+        a.opt.http_addr);
+  }
   auto s = server::server::start(a.opt);
   if (!s) {
     std::cerr << "error: " << s.err().message << "\n";
@@ -148,6 +267,18 @@ void add_agent_command(CLI::App& app, int& exit_code) {
   cmd->add_flag(
       "--force-new-cluster", args->opt.force_new_cluster,
       "recovery after losing quorum for good: keep this server's data, drop every other member");
+  for (const auto& f : http_flags) {
+    std::string env = "SUNDIAL_";
+    for (const char* c = f.name; *c; ++c)
+      env += *c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    cmd->add_option_function<std::string>(
+           std::string("--") + f.name,
+           [args, name = std::string(f.name)](const std::string& v) {
+             args->http_values[name] = v;
+           },
+           f.help)
+        ->envname(env);
+  }
   cmd->add_option("--config-file", args->config_file, "YAML file with any of these options")
       ->envname("SUNDIAL_CONFIG_FILE");
   cmd->callback([args, &exit_code, cmd] {
@@ -182,6 +313,9 @@ void add_agent_command(CLI::App& app, int& exit_code) {
       if (!given("--log-level") && from_file.log_level != "info")
         args->log_level = from_file.log_level;
       if (!given("--tick-ms") && from_file.tick_ms != 100) args->tick_ms = from_file.tick_ms;
+      for (const auto& [name, value] : from_file.http_values) {
+        if (!given(("--" + name).c_str())) args->http_values[name] = value;
+      }
     }
     exit_code = run_agent(*args);
   });

@@ -34,7 +34,7 @@ base::failure bad(std::string_view text, std::string_view why) {
 
 }  // namespace
 
-base::result<std::chrono::seconds> parse_duration(std::string_view text) {
+base::result<std::chrono::nanoseconds> parse_go_duration(std::string_view text) {
   if (text.empty()) return bad(text, "it is empty");
   if (text.size() > 64) return bad(text.substr(0, 64), "too long");
   if (text[0] == '-') return bad(text, "it is negative");
@@ -85,6 +85,13 @@ base::result<std::chrono::seconds> parse_duration(std::string_view text) {
     total += whole * found->nanos + static_cast<std::int64_t>(frac_nanos + 0.5L);
     if (total > max_nanos) return bad(text, "it is longer than 100 years");
   }
+  return std::chrono::nanoseconds{total};
+}
+
+base::result<std::chrono::seconds> parse_duration(std::string_view text) {
+  auto d = parse_go_duration(text);
+  if (!d) return d.err();
+  const std::int64_t total = d->count();
   if (total == 0) return bad(text, "it must be at least 1s");
   if (total % 1'000'000'000 != 0) return bad(text, "it must be a whole number of seconds");
   return std::chrono::seconds{total / 1'000'000'000};

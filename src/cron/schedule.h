@@ -92,6 +92,8 @@ base::result<schedule> parse(std::string_view text, const parse_options& options
 // Parses a Go-style duration ("1h30m", "10s", "1.5h"; also "d" for days) into whole seconds.
 // Refuses fractions of a second, zero, negatives and anything over 100 years.
 base::result<std::chrono::seconds> parse_duration(std::string_view text);
+// The same syntax with any precision ("500ms", "1.5s", "0s"): for timeouts.
+base::result<std::chrono::nanoseconds> parse_go_duration(std::string_view text);
 
 // "1h30m0s" style, for describing @every.
 std::string format_duration(std::chrono::seconds d);

@@ -85,7 +85,7 @@ struct apply_job {
 };
 
 struct waiter {
-  std::promise<proposal_result> promise;
+  proposal_callback done;  // called once, under wait_mu, on the Raft or apply thread
   clock::time_point deadline;
   std::optional<index_t> read_index;  // reads: set once the leader confirmed it
 };
@@ -141,7 +141,7 @@ struct node::impl {
     in_cv.notify_one();
   }
 
-  void resolve(waiter& w, proposal_result r) { w.promise.set_value(std::move(r)); }
+  void resolve(waiter& w, proposal_result r) { w.done(std::move(r)); }
 
   proposal_result refusal(const base::error& e) {
     proposal_result r;
@@ -160,14 +160,14 @@ struct node::impl {
     return r;
   }
 
-  // Registers a proposal waiting for its outcome; returns its id and future.
-  std::pair<std::uint64_t, std::future<proposal_result>> add_proposal(
-      std::chrono::milliseconds timeout) {
+  // Registers a proposal waiting for its outcome; returns its id.
+  std::uint64_t add_proposal(std::chrono::milliseconds timeout, proposal_callback done) {
     const std::uint64_t id = next_id++;
     std::lock_guard lock(wait_mu);
     auto& w = proposals[id];
     w.deadline = clock::now() + timeout;
-    return {id, w.promise.get_future()};
+    w.done = std::move(done);
+    return id;
   }
 
   void fail_waiter(std::uint64_t id, const base::error& e) {
@@ -468,34 +468,40 @@ base::result<std::unique_ptr<node>> node::start(const node_options& options,
   return std::unique_ptr<node>(new node(std::move(im)));
 }
 
-std::future<proposal_result> node::propose(std::string command, std::chrono::milliseconds timeout) {
-  auto [id, f] = impl_->add_proposal(timeout);
+namespace {
+// A callback that fulfils a promise: the future-returning calls are the callback ones.
+std::pair<proposal_callback, std::future<proposal_result>> promised() {
+  auto p = std::make_shared<std::promise<proposal_result>>();
+  auto f = p->get_future();
+  return {[p](proposal_result r) { p->set_value(std::move(r)); }, std::move(f)};
+}
+}  // namespace
+
+void node::propose(std::string command, std::chrono::milliseconds timeout, proposal_callback done) {
+  const auto id = impl_->add_proposal(timeout, std::move(done));
   impl_->post([im = impl_.get(), id, data = wrap(impl_->proposer_tag, id, command)]() mutable {
     if (auto st = im->rn->propose(std::move(data)); !st) im->fail_waiter(id, st.err());
   });
-  return f;
 }
 
-std::future<proposal_result> node::propose_conf_change(const raft::conf_change& cc,
-                                                       std::chrono::milliseconds timeout) {
-  auto [id, f] = impl_->add_proposal(timeout);
+void node::propose_conf_change(const raft::conf_change& cc, std::chrono::milliseconds timeout,
+                               proposal_callback done) {
+  const auto id = impl_->add_proposal(timeout, std::move(done));
   raft::conf_change tagged = cc;
   tagged.context = proposal_tag(impl_->proposer_tag, id) + cc.context;
   impl_->post([im = impl_.get(), id, tagged] {
     if (auto st = im->rn->propose_conf_change(tagged); !st) im->fail_waiter(id, st.err());
   });
-  return f;
 }
 
-std::future<proposal_result> node::read_barrier(std::chrono::milliseconds timeout) {
+void node::read_barrier(std::chrono::milliseconds timeout, proposal_callback done) {
   // Unique across nodes too: a leader tracks its own and forwarded reads by this context.
   const std::string ctx = fmt::format("read-{:x}-{}", impl_->proposer_tag, impl_->next_id++);
-  std::future<proposal_result> f;
   {
     std::lock_guard lock(impl_->wait_mu);
     auto& w = impl_->reads[ctx];
     w.deadline = clock::now() + timeout;
-    f = w.promise.get_future();
+    w.done = std::move(done);
   }
   impl_->post([im = impl_.get(), ctx] {
     if (auto st = im->rn->read_index(ctx); !st) {
@@ -507,7 +513,25 @@ std::future<proposal_result> node::read_barrier(std::chrono::milliseconds timeou
       }
     }
   });
-  return f;
+}
+
+std::future<proposal_result> node::propose(std::string command, std::chrono::milliseconds timeout) {
+  auto [done, f] = promised();
+  propose(std::move(command), timeout, std::move(done));
+  return std::move(f);
+}
+
+std::future<proposal_result> node::propose_conf_change(const raft::conf_change& cc,
+                                                       std::chrono::milliseconds timeout) {
+  auto [done, f] = promised();
+  propose_conf_change(cc, timeout, std::move(done));
+  return std::move(f);
+}
+
+std::future<proposal_result> node::read_barrier(std::chrono::milliseconds timeout) {
+  auto [done, f] = promised();
+  read_barrier(timeout, std::move(done));
+  return std::move(f);
 }
 
 void node::transfer_leadership(node_id to) {

@@ -71,6 +71,11 @@ struct proposal_result {
   std::string message;  // otherwise: why
 };
 
+// Receives a proposal's or read's outcome exactly once, on one of the node's threads while it
+// holds an internal lock: it must be quick, must not block and must not call the node (hand
+// the work to another thread, e.g. the HTTP server's event loop).
+using proposal_callback = std::function<void(proposal_result)>;
+
 struct node_options {
   node_id id;
   // Membership-change observer registered before the node starts (see node::on_conf_change),
@@ -123,6 +128,12 @@ class node {
   // everything committed when the read was confirmed by a quorum (thesis 6.4); the caller then
   // reads its state machine. Refused without a leader that has committed in its term.
   std::future<proposal_result> read_barrier(std::chrono::milliseconds timeout);
+  // The same three, answering through a callback instead of a future, so that a caller on an
+  // event loop never blocks a thread while it waits.
+  void propose(std::string command, std::chrono::milliseconds timeout, proposal_callback done);
+  void propose_conf_change(const raft::conf_change& cc, std::chrono::milliseconds timeout,
+                           proposal_callback done);
+  void read_barrier(std::chrono::milliseconds timeout, proposal_callback done);
   void transfer_leadership(node_id to);
 
   // Inputs from the transport (thread-safe, non-blocking).

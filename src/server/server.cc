@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "api/answers.h"
 #include "api/cluster_api.h"
 #include "api/http_server.h"
 #include "api/jobs_api.h"
@@ -98,7 +99,7 @@ struct server::impl : transport::pb::Cluster::Service {
   std::unique_ptr<transport::grpc_transport> net;
   api::metrics metrics;  // before node: the node's apply hook points to it
   std::unique_ptr<raft_node::node> node;
-  api::http_server http;
+  std::unique_ptr<api::http_server> http;  // created in start() with the options
   int http_port = 0;
   int rpc_port = 0;
 
@@ -529,16 +530,27 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     if (m.id != im->self.id) im->net->set_peer(raft::node_id{m.id}, m.rpc_addr);
   }
 
-  api::register_kv_routes(im->http, *im->node, *im->kv);
+  api::http_options hopt = o.http;
+  // Restore uploads are spooled beside the data (often a larger disk than /tmp); whatever a
+  // crash left there is removed now.
+  hopt.temp_dir = data_dir + "/tmp";
+  std::error_code ec;
+  std::filesystem::remove_all(hopt.temp_dir, ec);
+  std::filesystem::create_directories(hopt.temp_dir, ec);
+  if (ec)
+    return base::fail(base::errc::io_error, "cannot create " + hopt.temp_dir + ": " + ec.message());
+  im->http = std::make_unique<api::http_server>(hopt);
+  api::register_kv_routes(*im->http, *im->node, *im->kv);
   api::jobs_api_options jopt;
+  jopt.max_restore_bytes = o.max_restore_bytes;
   jopt.now_us = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  api::register_job_routes(im->http, *im->node, *im->kv, *im->jobs, jopt);
+  api::register_job_routes(*im->http, *im->node, *im->kv, *im->jobs, jopt);
   // Per-peer transport status (active since, bytes, drops, last error) for operators.
-  im->http.route("GET", "/v1/raft/transport", [pim](const api::request&) {
+  im->http->route("GET", "/v1/raft/transport", [pim](const api::request&) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& p : pim->net->status()) {
       const auto since =
@@ -553,7 +565,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
                      {"dropped", p.dropped},
                      {"last_error", p.last_error}});
     }
-    return api::response{200, "application/json", out.dump() + "\n", {}};
+    return api::json_ok(200, out);
   });
   api::cluster_api_options copt;
   copt.self = im->self;
@@ -570,11 +582,11 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
     return pim->ask_leader_to_remove(id, timeout);
   };
   copt.stop = [pim] { pim->stop_after_leave(); };
-  api::register_cluster_routes(im->http, *im->node, *im->kv, std::move(copt));
-  api::register_metrics(im->http, *im->node, im->metrics);
-  api::register_openapi_route(im->http);
-  im->http.set_default_header("X-Whom", o.node_name);
-  auto hp = im->http.start(o.http_addr);
+  api::register_cluster_routes(*im->http, *im->node, *im->kv, std::move(copt));
+  api::register_metrics(*im->http, *im->node, im->metrics);
+  api::register_openapi_route(*im->http);
+  im->http->set_default_header("X-Whom", o.node_name);
+  auto hp = im->http->start(o.http_addr);
   if (!hp) return hp.err();
   im->http_port = *hp;
   im->background = std::thread([pim, joining] {
@@ -612,7 +624,7 @@ void server::stop() {
     leave_stopper = std::move(impl_->leave_stopper);
   }
   if (leave_stopper.joinable()) leave_stopper.join();
-  impl_->http.stop();
+  if (impl_->http) impl_->http->stop();
   if (impl_->node) impl_->node->stop();
   impl_->rcv.n = nullptr;
   if (impl_->net) impl_->net->stop();
@@ -643,7 +655,11 @@ int server::rpc_port() const {
 }
 
 std::vector<api::route_info> server::http_routes() const {
-  return impl_->http.routes();
+  return impl_->http->routes();
+}
+
+std::string server::serve_http_bytes(std::string_view raw) {
+  return impl_->http->serve_bytes(raw);
 }
 
 }  // namespace sundial::server

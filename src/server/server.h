@@ -27,6 +27,8 @@ struct server_options {
   // Recovery after a permanent loss of quorum: make this server the only member, keeping its
   // data (docs/operations.md). Entries it holds that were never committed become committed.
   bool force_new_cluster = false;
+  api::http_options http;                      // the API server's threads, timeouts and limits
+  std::size_t max_restore_bytes = 256u << 20;  // POST /v1/restore's body
 };
 
 class server {
@@ -43,6 +45,9 @@ class server {
   int rpc_port() const;
   // The HTTP routes this server serves (e.g. to check them against the OpenAPI document).
   std::vector<api::route_info> http_routes() const;
+  // One raw HTTP request through the API's parsing, limits, routing and handlers, without a
+  // socket (api::http_server::serve_bytes): for the fuzzer and tests.
+  std::string serve_http_bytes(std::string_view raw);
 
   struct impl;
 

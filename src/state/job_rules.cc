@@ -6,6 +6,7 @@
 #include <cwctype>
 #include <set>
 
+#include "base/utf8.h"
 #include "cron/hash.h"
 #include "cron/schedule.h"
 #include "cron/zone.h"
@@ -14,41 +15,12 @@ namespace sundial::state {
 
 using base::errc;
 using base::fail;
+using base::next_code_point;
 
 namespace {
 
 base::failure invalid(std::string message) {
   return fail(errc::invalid_argument, std::move(message));
-}
-
-// Decodes one UTF-8 code point at s[i], advancing i; nullopt on malformed input.
-std::optional<char32_t> next_code_point(std::string_view s, std::size_t& i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  int extra = 0;
-  char32_t cp = 0;
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    extra = 1, cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    extra = 2, cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    extra = 3, cp = b0 & 0x07;
-  } else {
-    return std::nullopt;
-  }
-  if (i + static_cast<std::size_t>(extra) >= s.size()) return std::nullopt;
-  for (int k = 1; k <= extra; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-    if ((b & 0xC0) != 0x80) return std::nullopt;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  // Overlong forms, surrogates and values past U+10FFFF are not valid UTF-8.
-  static constexpr char32_t min_for[] = {0, 0x80, 0x800, 0x10000};
-  if (cp < min_for[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-  i += static_cast<std::size_t>(extra) + 1;
-  return cp;
 }
 
 // Unicode letter classes from glibc's C.UTF-8 tables, without touching the global locale.

@@ -241,6 +241,37 @@ def test_restore_round_trips_a_backup_all_or_nothing(cluster):
     assert leader.get("/v1/jobs").headers["X-Total-Count"] == "3"
 
 
+def test_a_backup_larger_than_one_command_restores_in_batches_parents_first(cluster):
+    # ~6 MB of jobs: far past the old 1 MiB body bound and the 512 KiB command size, so the
+    # body is streamed to a file and written in many commands; every child comes before its
+    # parent in the file, across batches.
+    leader = cluster.form(1)
+    pad = "p" * 600
+    jobs = [job(f"c{i:05d}", parent_job=f"b{i:05d}", schedule="", displayname=pad)
+            for i in range(4000)]
+    jobs += [job(f"b{i:05d}", parent_job=f"a{i % 50:05d}", schedule="", displayname=pad)
+             for i in range(4000)]
+    jobs += [job(f"a{i:05d}", displayname=pad) for i in range(50)]
+    text = json.dumps(jobs)
+    assert len(text) > 5 << 20
+    r = restore(leader, text)
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["X-Total-Count"] == str(len(jobs))
+    assert len(r.json()) == len(jobs)
+    listing = leader.get("/v1/jobs?_end=1")
+    assert listing.headers["X-Total-Count"] == str(len(jobs))
+    b = leader.get("/v1/jobs/b00007").json()
+    assert b["parent_job"] == "a00007" and b["dependent_jobs"] == ["c00007"]
+    # One bad job at the very end still rejects the whole file: nothing of it is created.
+    bad = [job(f"n{i:05d}", displayname=pad) for i in range(3000)] + [job("n-bad", schedule="x")]
+    r = restore(leader, bad)
+    assert r.status_code == 400 and "n-bad" in r.json()["error"], r.text[:300]
+    assert leader.get("/v1/jobs/n00000").status_code == 404
+    assert leader.get("/v1/jobs?_end=1").headers["X-Total-Count"] == str(len(jobs))
+    # Spooled bodies do not stay behind.
+    assert os.listdir(os.path.join(leader.data_dir, "tmp")) == []
+
+
 def test_concurrent_writes_through_every_server_get_their_own_answers(cluster):
     # Regression: proposal ids were a per-node counter, so a server applying another server's
     # entry with the same id answered its own waiting write with that entry's result.

@@ -1,0 +1,570 @@
+// One connection's state machine. Every step runs on the connection's strand; a deadline timer
+// bounds each phase (idle keep-alive, headers, body, writing), and answers that come from other
+// threads are posted onto the strand.
+//
+//   idle --first byte--> header --head ok--> body --done--> handling --answer--> writing
+//     ^                    |  \--refused----------------------------------------> writing
+//     |                    `-- timeout: 408, close                                 |
+//     `---------------------------- keep-alive ------------------------------------'
+//   handling --open_stream--> streaming --closed / client gone / dropped--> closed
+
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+#include "api/http_internal.h"
+
+namespace sundial::api::detail {
+namespace {
+
+enum class phase { idle, header, body, handling, writing, streaming, lingering, closed };
+
+class session;
+
+// The streaming answer's shared half: writers on any thread queue chunks here.
+class session_stream : public response_stream {
+ public:
+  session_stream(std::weak_ptr<session> owner, std::size_t limit)
+      : owner_(std::move(owner)), limit_(limit) {}
+  bool write(std::string data) override;
+  void close() override;
+  bool closed() const override {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+
+  // The session's side (on its strand).
+  std::string take(bool& finished) {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (auto& chunk : queue_)
+      out += std::move(chunk);
+    queue_.clear();
+    queued_ = 0;
+    scheduled_ = false;
+    finished = close_requested_;
+    return out;
+  }
+  void mark_closed() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    queue_.clear();
+    queued_ = 0;
+  }
+
+ private:
+  void schedule_flush();
+
+  mutable std::mutex mu_;
+  std::weak_ptr<session> owner_;
+  const std::size_t limit_;
+  std::deque<std::string> queue_;
+  std::size_t queued_ = 0;
+  bool scheduled_ = false;
+  bool close_requested_ = false;
+  bool closed_ = false;
+};
+
+class session : public answer_sink, public std::enable_shared_from_this<session> {
+ public:
+  session(std::shared_ptr<http_server::impl> server, tcp::socket socket, std::string client)
+      : server_(std::move(server)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        heartbeat_timer_(socket_.get_executor()),
+        client_(std::move(client)) {}
+
+  ~session() override {
+    if (stream_) stream_->mark_closed();  // writers learn it even if the loop never ran again
+    if (!body_file_.empty()) ::unlink(body_file_.c_str());
+    std::lock_guard lock(server_->conn_mu);
+    server_->sessions.erase(this);
+    auto it = server_->per_client.find(client_);
+    if (it != server_->per_client.end() && --it->second == 0) server_->per_client.erase(it);
+    server_->notify(connection_event::closed);
+    server_->conn_cv.notify_all();
+  }
+
+  void start() {
+    {
+      std::lock_guard lock(server_->conn_mu);
+      server_->sessions[this] = [weak = weak_from_this()](bool force) {
+        if (auto self = weak.lock()) {
+          asio::post(self->socket_.get_executor(), [self, force] { self->drain(force); });
+        }
+      };
+    }
+    server_->notify(connection_event::opened);
+    beast::error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->await_request(); });
+  }
+
+  // answer_sink: called from any thread.
+  void deliver(response r) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
+      self->on_answer(std::move(r));
+    });
+  }
+  std::shared_ptr<response_stream> open_stream(int status, std::string content_type,
+                                               header_list headers, std::string heartbeat,
+                                               std::chrono::milliseconds every) override {
+    auto stream =
+        std::make_shared<session_stream>(weak_from_this(), server_->opt.stream_buffer_bytes);
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), stream, status, content_type = std::move(content_type),
+                headers = std::move(headers), heartbeat = std::move(heartbeat), every]() mutable {
+                 self->begin_stream(stream, status, content_type, headers, std::move(heartbeat),
+                                    every);
+               });
+    return stream;
+  }
+
+  // Strand: the stream has chunks (or a close) to send.
+  void flush_stream() {
+    if (phase_ != phase::streaming || stream_writing_) return;
+    bool finished = false;
+    std::string data = stream_->take(finished);
+    std::string wire;
+    if (!data.empty()) {
+      if (stream_chunked_) {
+        wire = fmt::format("{:x}\r\n", data.size());
+        wire += data;
+        wire += "\r\n";
+      } else {
+        wire = std::move(data);
+      }
+    }
+    if (finished) {
+      if (stream_chunked_) wire += "0\r\n\r\n";
+      stream_finishing_ = true;
+    }
+    if (wire.empty()) return;
+    write_stream_bytes(std::move(wire));
+  }
+
+  // Strand: the stream's reader fell behind.
+  void drop_stream() {
+    if (phase_ != phase::streaming) return;
+    server_->notify(connection_event::stream_dropped);
+    close_now();
+  }
+
+ private:
+  // ---- reading a request ----
+
+  void await_request() {
+    if (phase_ == phase::closed) return;
+    if (draining_) return close_now();
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+    phase_ = phase::idle;
+    arm(server_->opt.idle_timeout);
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (self->phase_ != phase::idle) return;
+      if (ec) {
+        if (self->timed_out_) self->server_->notify(connection_event::idle_timeout);
+        return self->close_now();
+      }
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    phase_ = phase::header;
+    prepared_ = prepared_request{};
+    head_.emplace();
+    head_->header_limit(static_cast<std::uint32_t>(server_->opt.max_header_bytes));
+    head_->body_limit(std::numeric_limits<std::uint64_t>::max());  // the route's, set later
+    arm(server_->opt.header_timeout);
+    http::async_read_header(
+        socket_, buffer_, *head_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (phase_ != phase::header) return;
+    if (ec) {
+      if (timed_out_) {
+        server_->notify(connection_event::header_timeout);
+        return refuse(
+            json_error(408, "the request's headers did not arrive within " +
+                                std::to_string(server_->opt.header_timeout.count()) + " ms"),
+            11);
+      }
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+          ec == http::error::partial_message)
+        return close_now();
+      const auto data = buffer_.cdata();
+      const std::string_view received(static_cast<const char*>(data.data()),
+                                      std::min<std::size_t>(data.size(), 256));
+      return refuse(server_->parse_error_answer(ec, received), 11);
+    }
+    const auto cl = head_->content_length();
+    if (auto refusal = server_->prepare(
+            head_->get(), cl ? std::optional<std::uint64_t>(*cl) : std::nullopt, prepared_)) {
+      return refuse(std::move(*refusal), prepared_.version == 10 ? 10 : 11);
+    }
+    const bool file = prepared_.route && prepared_.route->options.body_to_file;
+    if (file) {
+      std::string path = server_->opt.temp_dir + "/sundial-body-XXXXXX";
+      const int fd = ::mkstemp(path.data());
+      if (fd < 0)
+        return refuse(json_error(503, "cannot store the request body"), prepared_.version);
+      ::close(fd);
+      body_file_ = path;
+      file_body_.emplace(std::move(*head_));
+      file_body_->body_limit(prepared_.body_limit);
+      beast::error_code fec;
+      file_body_->get().body().open(path.c_str(), beast::file_mode::write, fec);
+      if (fec) return refuse(json_error(503, "cannot store the request body"), prepared_.version);
+    } else {
+      string_body_.emplace(std::move(*head_));
+      string_body_->body_limit(prepared_.body_limit);
+    }
+    head_.reset();
+    if (prepared_.expects_continue) {
+      // The client waits for this before it sends a large body (RFC 9110 10.1.1).
+      auto interim = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      asio::async_write(socket_, asio::buffer(*interim),
+                        [self = shared_from_this(), interim](beast::error_code wec, std::size_t) {
+                          if (wec) return self->close_now();
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    phase_ = phase::body;
+    arm(server_->opt.body_timeout);
+    auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_body(ec);
+    };
+    if (file_body_)
+      http::async_read(socket_, buffer_, *file_body_, std::move(done));
+    else
+      http::async_read(socket_, buffer_, *string_body_, std::move(done));
+  }
+
+  void on_body(beast::error_code ec) {
+    if (phase_ != phase::body) return;
+    if (ec) {
+      if (timed_out_) {
+        server_->notify(connection_event::body_timeout);
+        return refuse(
+            json_error(408, "the request's body did not arrive within " +
+                                std::to_string(server_->opt.body_timeout.count()) + " ms"),
+            prepared_.version);
+      }
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+          ec == http::error::partial_message)
+        return close_now();
+      return refuse(server_->parse_error_answer(ec, {}, prepared_.body_limit), prepared_.version);
+    }
+    disarm();
+    request req;
+    req.method = prepared_.method;
+    req.path = std::move(prepared_.target.path);
+    req.query = std::move(prepared_.target.query);
+    req.remote_address = client_;
+    auto copy_headers = [&](const auto& msg) {
+      for (const auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& c : name)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        req.headers[name] = std::string(f.value());
+      }
+    };
+    if (file_body_) {
+      copy_headers(file_body_->get());
+      file_body_->get().body().close();
+      file_body_.reset();
+      req.body_file = body_file_;
+    } else {
+      copy_headers(string_body_->get());
+      req.body = std::move(string_body_->get().body());
+      string_body_.reset();
+    }
+    phase_ = phase::handling;
+    server_->dispatch(std::move(prepared_), std::move(req), shared_from_this());
+  }
+
+  // ---- answering ----
+
+  void on_answer(response r) {
+    if (phase_ != phase::handling) return;
+    if (!body_file_.empty()) {
+      ::unlink(body_file_.c_str());
+      body_file_.clear();
+    }
+    const bool keep_alive = prepared_.keep_alive && !draining_;
+    write_answer(
+        server_->make_message(std::move(r), prepared_.version, keep_alive, prepared_.head_only),
+        keep_alive, false);
+  }
+
+  // Answers a request that is refused before its handler; the rest of what the client sends
+  // is not read, so the connection closes after the answer (lingering, see linger()).
+  void refuse(response r, unsigned version) {
+    server_->record_refusal(prepared_.method, prepared_.pattern, r.status);
+    if (!body_file_.empty()) {
+      ::unlink(body_file_.c_str());
+      body_file_.clear();
+    }
+    head_.reset();
+    string_body_.reset();
+    file_body_.reset();
+    write_answer(server_->make_message(std::move(r), version, false, false), false, true);
+  }
+
+  void write_answer(http::response<http::string_body> msg, bool keep_alive, bool linger_after) {
+    phase_ = phase::writing;
+    out_ = std::make_shared<http::response<http::string_body>>(std::move(msg));
+    arm(server_->opt.body_timeout);
+    http::async_write(
+        socket_, *out_,
+        [self = shared_from_this(), keep_alive, linger_after](beast::error_code ec, std::size_t) {
+          if (self->phase_ != phase::writing) return;
+          self->out_.reset();
+          self->disarm();
+          if (ec) return self->close_now();
+          if (linger_after) return self->linger();
+          if (!keep_alive) return self->close_gracefully();
+          self->await_request();
+        });
+  }
+
+  // ---- streaming ----
+
+  void begin_stream(std::shared_ptr<session_stream> stream, int status,
+                    const std::string& content_type, const header_list& headers,
+                    std::string heartbeat, std::chrono::milliseconds every) {
+    if (phase_ != phase::handling) {
+      stream->mark_closed();
+      return;
+    }
+    stream_ = std::move(stream);
+    stream_chunked_ = prepared_.version == 11;
+    phase_ = phase::streaming;
+    if (draining_) {
+      stream_->mark_closed();
+      return close_now();
+    }
+    http::response<http::empty_body> head{static_cast<http::status>(status), prepared_.version};
+    head.set(http::field::server, "sundial");
+    for (const auto& [k, v] : server_->default_headers)
+      head.set(k, v);
+    head.set(http::field::content_type, content_type);
+    head.set(http::field::cache_control, "no-cache");
+    for (const auto& [k, v] : headers)
+      head.set(k, v);
+    if (stream_chunked_) head.chunked(true);
+    head.keep_alive(false);
+    std::ostringstream os;
+    os << head.base();
+    heartbeat_ = std::move(heartbeat);
+    heartbeat_every_ = every;
+    write_stream_bytes(os.str());
+    watch_client();
+    arm_heartbeat();
+  }
+
+  void write_stream_bytes(std::string bytes) {
+    stream_writing_ = true;
+    auto data = std::make_shared<std::string>(std::move(bytes));
+    arm(server_->opt.body_timeout);  // a reader that takes nothing for this long is dropped
+    asio::async_write(socket_, asio::buffer(*data),
+                      [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
+                        self->stream_writing_ = false;
+                        if (self->phase_ != phase::streaming) return;
+                        self->disarm();
+                        if (ec) return self->close_now();
+                        if (self->stream_finishing_) return self->close_gracefully();
+                        self->flush_stream();
+                      });
+  }
+
+  // A streaming client sends nothing more; a read that ends means it left.
+  void watch_client() {
+    socket_.async_read_some(asio::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (self->phase_ != phase::streaming) return;
+                              if (ec) return self->close_now();
+                              self->watch_client();  // bytes after the request are ignored
+                            });
+  }
+
+  void arm_heartbeat() {
+    if (heartbeat_.empty() || heartbeat_every_.count() <= 0) return;
+    heartbeat_timer_.expires_after(heartbeat_every_);
+    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->phase_ != phase::streaming) return;
+      self->stream_->write(self->heartbeat_);
+      self->arm_heartbeat();
+    });
+  }
+
+  // ---- deadlines and closing ----
+
+  void arm(std::chrono::milliseconds d) {
+    timed_out_ = false;
+    const std::uint64_t generation = ++timer_generation_;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->timer_generation_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->socket_.cancel(ignored);  // the pending operation fails; its handler sees timed_out_
+    });
+  }
+  void disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  // Half-closes, then reads and discards what the client still sends (bounded in bytes and
+  // time) before closing: closing with unread data makes the kernel send a reset, which can
+  // destroy the answer before the client reads it.
+  void linger() {
+    phase_ = phase::lingering;
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close_now();
+    lingered_ = 0;
+    arm(std::chrono::seconds(3));
+    linger_read();
+  }
+  void linger_read() {
+    socket_.async_read_some(asio::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (self->phase_ != phase::lingering) return;
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > (64u << 20)) return self->close_now();
+                              self->linger_read();
+                            });
+  }
+
+  void close_gracefully() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    close_now();
+  }
+
+  void close_now() {
+    if (phase_ == phase::closed) return;
+    phase_ = phase::closed;
+    if (stream_) stream_->mark_closed();
+    disarm();
+    heartbeat_timer_.cancel();
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  // The server is stopping: idle and half-read connections close now, streams end, requests in
+  // flight finish and then close. `force` closes whatever is left.
+  void drain(bool force) {
+    draining_ = true;
+    if (force) return close_now();
+    switch (phase_) {
+      case phase::idle:
+      case phase::header:
+      case phase::streaming:
+      case phase::lingering:
+        close_now();
+        break;
+      default:
+        break;  // body, handling, writing: the answer goes out with Connection: close
+    }
+  }
+
+  std::shared_ptr<http_server::impl> server_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  asio::steady_timer heartbeat_timer_;
+  const std::string client_;
+  beast::flat_buffer buffer_;
+  phase phase_ = phase::idle;
+  bool timed_out_ = false;
+  bool draining_ = false;
+  std::uint64_t timer_generation_ = 0;
+
+  std::optional<head_parser> head_;
+  std::optional<http::request_parser<http::string_body>> string_body_;
+  std::optional<http::request_parser<http::file_body>> file_body_;
+  std::string body_file_;  // removed once answered (or when the connection goes)
+  prepared_request prepared_;
+  std::shared_ptr<http::response<http::string_body>> out_;
+
+  std::shared_ptr<session_stream> stream_;
+  bool stream_chunked_ = true;
+  bool stream_writing_ = false;
+  bool stream_finishing_ = false;
+  std::string heartbeat_;
+  std::chrono::milliseconds heartbeat_every_{0};
+
+  std::array<char, 4096> scratch_{};
+  std::size_t lingered_ = 0;
+
+  friend class session_stream;
+};
+
+bool session_stream::write(std::string data) {
+  if (data.empty()) return !closed();
+  bool drop = false;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || close_requested_) return false;
+    if (queued_ + data.size() > limit_) {
+      closed_ = true;
+      drop = true;
+      queue_.clear();
+      queued_ = 0;
+    } else {
+      queued_ += data.size();
+      queue_.push_back(std::move(data));
+    }
+  }
+  if (drop) {
+    if (auto s = owner_.lock()) asio::post(s->socket_.get_executor(), [s] { s->drop_stream(); });
+    return false;
+  }
+  schedule_flush();
+  return true;
+}
+
+void session_stream::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || close_requested_) return;
+    close_requested_ = true;
+    closed_ = true;  // writers stop now; what is queued still goes out
+  }
+  if (auto s = owner_.lock()) asio::post(s->socket_.get_executor(), [s] { s->flush_stream(); });
+}
+
+void session_stream::schedule_flush() {
+  {
+    std::lock_guard lock(mu_);
+    if (scheduled_) return;
+    scheduled_ = true;
+  }
+  if (auto s = owner_.lock()) asio::post(s->socket_.get_executor(), [s] { s->flush_stream(); });
+}
+
+}  // namespace
+
+void start_session(std::shared_ptr<http_server::impl> server, tcp::socket socket,
+                   std::string client) {
+  std::make_shared<session>(std::move(server), std::move(socket), std::move(client))->start();
+}
+
+}  // namespace sundial::api::detail
