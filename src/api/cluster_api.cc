@@ -19,6 +19,10 @@ using namespace std::chrono_literals;
 namespace {
 
 struct context {
+  // A constructor rather than parenthesized aggregate initialization, which clang 14 (the
+  // fuzz build's compiler) lacks.
+  context(raft_node::node& n, state::kv_state& k, cluster_api_options o)
+      : node(n), kv(k), opt(std::move(o)) {}
   raft_node::node& node;
   state::kv_state& kv;
   cluster_api_options opt;
