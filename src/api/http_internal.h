@@ -43,6 +43,8 @@ class answer_sink {
   virtual ~answer_sink() = default;
   // The answer (any thread, once).
   virtual void deliver(response r) = 0;
+  // Runs `fn` on the event-loop thread that serves this answer.
+  virtual void post(std::function<void()> fn) = 0;
   virtual std::shared_ptr<response_stream> open_stream(int status, std::string content_type,
                                                        header_list headers, std::string heartbeat,
                                                        std::chrono::milliseconds every) = 0;
@@ -63,6 +65,26 @@ struct prepared_request {
 };
 
 using head_parser = http::request_parser<http::empty_body>;
+
+// A connection as the server sees it: for deadlines and the drain.
+class connection {
+ public:
+  virtual ~connection() = default;
+  // The current phase's deadline (steady clock, ns since its epoch), 0 for none. Read by the
+  // sweeper on another thread.
+  std::int64_t deadline() const { return deadline_ns_.load(std::memory_order_relaxed); }
+  // A strong reference, or null once the connection is being destroyed.
+  virtual std::shared_ptr<connection> share() = 0;
+  // Posted to the connection's thread when the sweeper finds its deadline passed.
+  virtual void post_deadline_check() = 0;
+  // Posted to the connection's thread by stop(): see http_session.cc.
+  virtual void post_drain(bool force) = 0;
+
+ protected:
+  std::atomic<std::int64_t> deadline_ns_{0};
+};
+
+std::int64_t steady_now_ns();
 
 }  // namespace detail
 
@@ -89,13 +111,16 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   request_observer observer;
   connection_observer conn_observer;
 
+  // One event loop per thread (a shard); a connection lives on one shard for its whole life, so
+  // its handlers never hop threads and need no strand. Shard 0 also accepts and sweeps.
   // Destroyed by ~http_server after stop(), before the last reference to impl goes: pending
   // handlers hold sessions, sessions hold impl, so this breaks the cycle.
-  std::optional<asio::io_context> io{std::in_place};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::optional<asio::strand<asio::io_context::executor_type>> accept_strand{io->get_executor()};
+  std::vector<std::unique_ptr<asio::io_context>> shards;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> io_threads;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> sweeper;
+  std::size_t next_shard = 0;  // accept's round robin (shard 0's thread)
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> internal_error_count{0};
@@ -107,11 +132,19 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::vector<std::thread> pool_threads;
   bool pool_stopping = false;
 
-  // Open connections, by session, and how many each client address holds.
+  // Open connections and how many each client address holds. A connection removes itself in
+  // its destructor under conn_mu, so a pointer read under the lock is alive.
   mutable std::mutex conn_mu;
   std::condition_variable conn_cv;
-  std::unordered_map<const void*, std::function<void(bool force)>> sessions;  // -> drain action
+  std::unordered_map<const void*, detail::connection*> sessions;
   std::unordered_map<std::string, std::size_t> per_client;
+
+  // Strong references to every open connection (taken under the lock, released outside it:
+  // releasing the last one runs a destructor that takes the lock).
+  std::vector<std::shared_ptr<detail::connection>> open_connections() const;
+  // Every sweep_interval: connections past their deadline are told so on their own thread.
+  // One timer for the server instead of one armed and cancelled per request phase.
+  void sweep();
 
   void notify(connection_event e) const {
     if (conn_observer) conn_observer(e);
@@ -144,6 +177,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   void record_refusal(std::string_view method, std::string_view pattern, int status) const;
   // The last resort: logs an incident id and returns the 500 a client gets.
   response guard_answer(std::string_view method, std::string_view route, const char* what);
+
+  static constexpr std::chrono::milliseconds sweep_interval{50};
 
   void accept_next();
   void on_accept(beast::error_code ec, tcp::socket socket);

@@ -22,6 +22,12 @@ using detail::answer_sink;
 using detail::header_list;
 using detail::prepared_request;
 
+std::int64_t detail::steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 response json_error(int status, const std::string& message) {
   return response{status,
                   "application/json",
@@ -62,7 +68,7 @@ void responder::send(response r) const {
 }
 
 void responder::send_from_server(std::function<response()> make) const {
-  asio::post(*ex_->server->io, [ex = ex_, make = std::move(make)] {
+  ex_->sink->post([ex = ex_, make = std::move(make)] {
     response r;
     try {
       r = make();
@@ -343,10 +349,42 @@ void http_server::impl::run_blocking(std::function<void()> task, std::function<v
 // ---- accepting ----
 
 void http_server::impl::accept_next() {
-  acceptor->async_accept(asio::make_strand(*io),
+  auto& shard = *shards[next_shard++ % shards.size()];
+  acceptor->async_accept(shard.get_executor(),
                          [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                            self->on_accept(ec, std::move(socket));
                          });
+}
+
+std::vector<std::shared_ptr<detail::connection>> http_server::impl::open_connections() const {
+  std::vector<std::shared_ptr<detail::connection>> out;
+  std::lock_guard lock(conn_mu);
+  out.reserve(sessions.size());
+  for (const auto& [key, c] : sessions) {
+    if (auto strong = c->share()) out.push_back(std::move(strong));
+  }
+  return out;
+}
+
+void http_server::impl::sweep() {
+  if (stopping) return;
+  const std::int64_t now = detail::steady_now_ns();
+  std::vector<std::shared_ptr<detail::connection>> due;
+  {
+    std::lock_guard lock(conn_mu);
+    for (const auto& [key, c] : sessions) {
+      const std::int64_t d = c->deadline();
+      if (d == 0 || d > now) continue;
+      if (auto strong = c->share()) due.push_back(std::move(strong));
+    }
+  }
+  for (auto& c : due)
+    c->post_deadline_check();
+  due.clear();
+  sweeper->expires_after(sweep_interval);
+  sweeper->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->sweep();
+  });
 }
 
 void http_server::impl::refuse(tcp::socket& socket, int status, const std::string& message) {
@@ -371,8 +409,7 @@ void http_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
     // Out of descriptors and the like: the listening socket stays, the next accept may work.
     spdlog::warn("api: accept failed: {}", ec.message());
-    auto timer =
-        std::make_shared<asio::steady_timer>(*accept_strand, std::chrono::milliseconds(50));
+    auto timer = std::make_shared<asio::steady_timer>(*shards[0], std::chrono::milliseconds(50));
     timer->async_wait([self = shared_from_this(), timer](beast::error_code) {
       if (!self->stopping) self->accept_next();
     });
@@ -409,13 +446,17 @@ void http_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
 
 http_server::http_server(http_options options) : impl_(std::make_shared<impl>()) {
   impl_->opt = std::move(options);
+  // The concurrency hint 1: each loop is run by one thread (answers from others only post).
+  for (int i = 0; i < std::max(1, impl_->opt.threads); ++i)
+    impl_->shards.push_back(std::make_unique<asio::io_context>(1));
 }
 
 http_server::~http_server() {
   stop();
+  impl_->sweeper.reset();
   impl_->acceptor.reset();
-  impl_->accept_strand.reset();
-  impl_->io.reset();
+  impl_->work.clear();
+  impl_->shards.clear();
 }
 
 void http_server::route(const std::string& method, const std::string& path, handler h,
@@ -481,7 +522,7 @@ base::result<int> http_server::start(const std::string& address) {
   if (ec)
     return base::fail(base::errc::invalid_argument, "\"" + hp->first + "\" is not an IP address");
   auto& im = *impl_;
-  auto acc = std::make_unique<tcp::acceptor>(*im.accept_strand);
+  auto acc = std::make_unique<tcp::acceptor>(*im.shards[0]);
   const tcp::endpoint ep(addr, static_cast<unsigned short>(hp->second));
   acc->open(ep.protocol(), ec);
   if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
@@ -493,10 +534,15 @@ base::result<int> http_server::start(const std::string& address) {
   const int port = acc->local_endpoint().port();
   im.acceptor = std::move(acc);
   im.started = true;
-  im.work.emplace(im.io->get_executor());
-  asio::dispatch(*im.accept_strand, [p = impl_] { p->accept_next(); });
-  for (int i = 0; i < std::max(1, im.opt.threads); ++i)
-    im.io_threads.emplace_back([p = impl_.get()] { p->io->run(); });
+  im.sweeper = std::make_unique<asio::steady_timer>(*im.shards[0]);
+  asio::post(*im.shards[0], [p = impl_] {
+    p->accept_next();
+    p->sweep();
+  });
+  for (auto& shard : im.shards) {
+    im.work.push_back(asio::make_work_guard(*shard));
+    im.io_threads.emplace_back([io = shard.get()] { io->run(); });
+  }
   for (int i = 0; i < std::max(1, im.opt.blocking_threads); ++i) {
     im.pool_threads.emplace_back([p = impl_.get()] {
       for (;;) {
@@ -518,22 +564,15 @@ base::result<int> http_server::start(const std::string& address) {
 void http_server::stop() {
   if (!impl_ || !impl_->started || impl_->stopping.exchange(true)) return;
   auto& im = *impl_;
-  asio::post(*im.accept_strand, [p = impl_.get()] {
+  asio::post(*im.shards[0], [p = impl_.get()] {
     beast::error_code ec;
     p->acceptor->close(ec);
+    p->sweeper->cancel();
   });
   // Drain: idle connections and streams close now, requests in flight finish their answer.
-  // The actions run outside the lock: one may drop the last reference to a session, whose
-  // destructor takes the lock.
   auto drain_all = [&](bool force) {
-    std::vector<std::function<void(bool)>> actions;
-    {
-      std::lock_guard lock(im.conn_mu);
-      for (auto& [key, drain] : im.sessions)
-        actions.push_back(drain);
-    }
-    for (auto& drain : actions)
-      drain(force);
+    for (auto& c : im.open_connections())
+      c->post_drain(force);
   };
   drain_all(false);
   {
@@ -554,8 +593,9 @@ void http_server::stop() {
   im.pool_cv.notify_all();
   for (auto& t : im.pool_threads)
     t.join();
-  im.work.reset();
-  im.io->stop();
+  im.work.clear();
+  for (auto& shard : im.shards)
+    shard->stop();
   for (auto& t : im.io_threads)
     t.join();
 }
@@ -581,8 +621,10 @@ std::optional<std::uint64_t> content_length_of(const detail::head_parser& p) {
 // Captures one answer; streams answer their head and are closed at once.
 class capture_sink : public answer_sink {
  public:
-  explicit capture_sink(std::promise<std::pair<response, bool>> p) : promise_(std::move(p)) {}
+  capture_sink(std::promise<std::pair<response, bool>> p, asio::io_context& loop)
+      : promise_(std::move(p)), loop_(loop) {}
   void deliver(response r) override { promise_.set_value({std::move(r), false}); }
+  void post(std::function<void()> fn) override { asio::post(loop_, std::move(fn)); }
 
   class closed_stream : public response_stream {
    public:
@@ -599,6 +641,7 @@ class capture_sink : public answer_sink {
 
  private:
   std::promise<std::pair<response, bool>> promise_;
+  asio::io_context& loop_;
 };
 
 }  // namespace
@@ -693,7 +736,8 @@ std::string http_server::serve_bytes(std::string_view raw, const std::string& re
       return as_text(json_error(503, "cannot store the body"), version, false, false);
     }
   }
-  im.dispatch(std::move(p), std::move(req), std::make_shared<capture_sink>(std::move(promise)));
+  im.dispatch(std::move(p), std::move(req),
+              std::make_shared<capture_sink>(std::move(promise), *im.shards[0]));
   if (answer.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
     if (!body_file.empty()) ::unlink(body_file.c_str());
     return as_text(json_error(504, "no answer within 60 s"), version, false, false);

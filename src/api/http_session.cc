@@ -1,6 +1,6 @@
-// One connection's state machine. Every step runs on the connection's strand; a deadline timer
-// bounds each phase (idle keep-alive, headers, body, writing), and answers that come from other
-// threads are posted onto the strand.
+// One connection's state machine. Every step runs on the thread of the connection's event loop
+// (its shard); a deadline bounds each phase (idle keep-alive, headers, body, writing) and the
+// server's sweeper enforces it; answers that come from other threads are posted to the loop.
 //
 //   idle --first byte--> header --head ok--> body --done--> handling --answer--> writing
 //     ^                    |  \--refused----------------------------------------> writing
@@ -70,12 +70,13 @@ class session_stream : public response_stream {
   bool closed_ = false;
 };
 
-class session : public answer_sink, public std::enable_shared_from_this<session> {
+class session : public answer_sink,
+                public connection,
+                public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<http_server::impl> server, tcp::socket socket, std::string client)
       : server_(std::move(server)),
         socket_(std::move(socket)),
-        timer_(socket_.get_executor()),
         heartbeat_timer_(socket_.get_executor()),
         client_(std::move(client)) {}
 
@@ -83,7 +84,7 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
     if (stream_) stream_->mark_closed();  // writers learn it even if the loop never ran again
     if (!body_file_.empty()) ::unlink(body_file_.c_str());
     std::lock_guard lock(server_->conn_mu);
-    server_->sessions.erase(this);
+    server_->sessions.erase(static_cast<const void*>(this));
     auto it = server_->per_client.find(client_);
     if (it != server_->per_client.end() && --it->second == 0) server_->per_client.erase(it);
     server_->notify(connection_event::closed);
@@ -93,11 +94,7 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
   void start() {
     {
       std::lock_guard lock(server_->conn_mu);
-      server_->sessions[this] = [weak = weak_from_this()](bool force) {
-        if (auto self = weak.lock()) {
-          asio::post(self->socket_.get_executor(), [self, force] { self->drain(force); });
-        }
-      };
+      server_->sessions[static_cast<const void*>(this)] = this;
     }
     server_->notify(connection_event::opened);
     beast::error_code ec;
@@ -105,7 +102,19 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->await_request(); });
   }
 
+  // connection: called from any thread.
+  std::shared_ptr<connection> share() override { return weak_from_this().lock(); }
+  void post_deadline_check() override {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->check_deadline(); });
+  }
+  void post_drain(bool force) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), force] { self->drain(force); });
+  }
+
   // answer_sink: called from any thread.
+  void post(std::function<void()> fn) override {
+    asio::post(socket_.get_executor(), std::move(fn));
+  }
   void deliver(response r) override {
     asio::post(socket_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
       self->on_answer(std::move(r));
@@ -161,45 +170,86 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
   void await_request() {
     if (phase_ == phase::closed) return;
     if (draining_) return close_now();
-    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
-    phase_ = phase::idle;
-    arm(server_->opt.idle_timeout);
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      if (self->phase_ != phase::idle) return;
-      if (ec) {
-        if (self->timed_out_) self->server_->notify(connection_event::idle_timeout);
-        return self->close_now();
-      }
-      self->read_header();
-    });
-  }
-
-  void read_header() {
-    phase_ = phase::header;
     prepared_ = prepared_request{};
     head_.emplace();
     head_->header_limit(static_cast<std::uint32_t>(server_->opt.max_header_bytes));
     head_->body_limit(std::numeric_limits<std::uint64_t>::max());  // the route's, set later
-    arm(server_->opt.header_timeout);
-    http::async_read_header(
-        socket_, buffer_, *head_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+      phase_ = phase::header;
+      set_deadline(server_->opt.header_timeout);
+      return parse_header();
+    }
+    phase_ = phase::idle;
+    set_deadline(server_->opt.idle_timeout);
+    read_more(&session::parse_header);
   }
 
-  void on_header(beast::error_code ec) {
-    if (phase_ != phase::header) return;
-    if (ec) {
-      if (timed_out_) {
+  // One read into the buffer, then `next`. A read is tried at once (Asio reads speculatively
+  // before it waits), so a request that has arrived costs no wait at all.
+  void read_more(void (session::*next)()) {
+    constexpr std::size_t chunk = 16 * 1024;
+    socket_.async_read_some(buffer_.prepare(chunk), [self = shared_from_this(), next](
+                                                        beast::error_code ec, std::size_t n) {
+      if (self->phase_ == phase::closed || self->phase_ == phase::lingering) return;
+      self->buffer_.commit(n);
+      if (ec) return self->on_read_error(ec);
+      if (self->phase_ == phase::idle) {  // a request's first bytes: its headers' clock
+        self->phase_ = phase::header;
+        self->set_deadline(self->server_->opt.header_timeout);
+      }
+      ((*self).*next)();
+    });
+  }
+
+  void on_read_error(beast::error_code) {
+    if (!timed_out_) return close_now();  // the client closed or reset
+    switch (phase_) {
+      case phase::idle:
+        server_->notify(connection_event::idle_timeout);
+        return close_now();
+      case phase::header:
         server_->notify(connection_event::header_timeout);
         return refuse(
             json_error(408, "the request's headers did not arrive within " +
                                 std::to_string(server_->opt.header_timeout.count()) + " ms"),
             11);
-      }
-      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-          ec == http::error::partial_message)
+      case phase::body:
+        server_->notify(connection_event::body_timeout);
+        return refuse(
+            json_error(408, "the request's body did not arrive within " +
+                                std::to_string(server_->opt.body_timeout.count()) + " ms"),
+            prepared_.version);
+      default:
         return close_now();
+    }
+  }
+
+  // Feeds what is buffered to `p`; true once the message (or its head) is complete.
+  template <class Parser>
+  bool feed(Parser& p, beast::error_code& ec, bool head_only) {
+    const auto complete = [&] { return head_only ? p.is_header_done() : p.is_done(); };
+    while (!complete() && buffer_.size() > 0) {
+      const std::size_t n = p.put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec || n == 0) break;
+    }
+    return !ec && complete();
+  }
+
+  void parse_header() {
+    beast::error_code ec;
+    if (feed(*head_, ec, true)) return on_header({});
+    if (ec) return on_header(ec);
+    read_more(&session::parse_header);
+  }
+
+  void on_header(beast::error_code ec) {
+    if (phase_ != phase::header) return;
+    if (ec) {
       const auto data = buffer_.cdata();
       const std::string_view received(static_cast<const char*>(data.data()),
                                       std::min<std::size_t>(data.size(), 256));
@@ -220,15 +270,18 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
       body_file_ = path;
       file_body_.emplace(std::move(*head_));
       file_body_->body_limit(prepared_.body_limit);
+      file_body_->eager(true);
       beast::error_code fec;
       file_body_->get().body().open(path.c_str(), beast::file_mode::write, fec);
       if (fec) return refuse(json_error(503, "cannot store the request body"), prepared_.version);
     } else {
       string_body_.emplace(std::move(*head_));
       string_body_->body_limit(prepared_.body_limit);
+      string_body_->eager(true);
     }
     head_.reset();
-    if (prepared_.expects_continue) {
+    const bool body_pending = file_body_ ? !file_body_->is_done() : !string_body_->is_done();
+    if (prepared_.expects_continue && body_pending && buffer_.size() == 0) {
       // The client waits for this before it sends a large body (RFC 9110 10.1.1).
       auto interim = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
       asio::async_write(socket_, asio::buffer(*interim),
@@ -243,33 +296,22 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
 
   void read_body() {
     phase_ = phase::body;
-    arm(server_->opt.body_timeout);
-    auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_body(ec);
-    };
-    if (file_body_)
-      http::async_read(socket_, buffer_, *file_body_, std::move(done));
-    else
-      http::async_read(socket_, buffer_, *string_body_, std::move(done));
+    set_deadline(server_->opt.body_timeout);
+    parse_body();
+  }
+
+  void parse_body() {
+    beast::error_code ec;
+    const bool done = file_body_ ? feed(*file_body_, ec, false) : feed(*string_body_, ec, false);
+    if (done || ec) return on_body(ec);
+    read_more(&session::parse_body);
   }
 
   void on_body(beast::error_code ec) {
     if (phase_ != phase::body) return;
-    if (ec) {
-      if (timed_out_) {
-        server_->notify(connection_event::body_timeout);
-        return refuse(
-            json_error(408, "the request's body did not arrive within " +
-                                std::to_string(server_->opt.body_timeout.count()) + " ms"),
-            prepared_.version);
-      }
-      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-          ec == http::error::partial_message)
-        return close_now();
+    if (ec)
       return refuse(server_->parse_error_answer(ec, {}, prepared_.body_limit), prepared_.version);
-    }
-    disarm();
+    clear_deadline();
     request req;
     req.method = prepared_.method;
     req.path = std::move(prepared_.target.path);
@@ -328,13 +370,13 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
   void write_answer(http::response<http::string_body> msg, bool keep_alive, bool linger_after) {
     phase_ = phase::writing;
     out_ = std::make_shared<http::response<http::string_body>>(std::move(msg));
-    arm(server_->opt.body_timeout);
+    set_deadline(server_->opt.body_timeout);
     http::async_write(
         socket_, *out_,
         [self = shared_from_this(), keep_alive, linger_after](beast::error_code ec, std::size_t) {
           if (self->phase_ != phase::writing) return;
           self->out_.reset();
-          self->disarm();
+          self->clear_deadline();
           if (ec) return self->close_now();
           if (linger_after) return self->linger();
           if (!keep_alive) return self->close_gracefully();
@@ -380,12 +422,12 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
   void write_stream_bytes(std::string bytes) {
     stream_writing_ = true;
     auto data = std::make_shared<std::string>(std::move(bytes));
-    arm(server_->opt.body_timeout);  // a reader that takes nothing for this long is dropped
+    set_deadline(server_->opt.body_timeout);  // a reader that takes nothing this long is dropped
     asio::async_write(socket_, asio::buffer(*data),
                       [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
                         self->stream_writing_ = false;
                         if (self->phase_ != phase::streaming) return;
-                        self->disarm();
+                        self->clear_deadline();
                         if (ec) return self->close_now();
                         if (self->stream_finishing_) return self->close_gracefully();
                         self->flush_stream();
@@ -414,20 +456,20 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
 
   // ---- deadlines and closing ----
 
-  void arm(std::chrono::milliseconds d) {
+  // The server's sweeper enforces deadlines (http_server::impl::sweep): setting one is a store.
+  void set_deadline(std::chrono::milliseconds d) {
     timed_out_ = false;
-    const std::uint64_t generation = ++timer_generation_;
-    timer_.expires_after(d);
-    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-      if (ec || generation != self->timer_generation_) return;
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->socket_.cancel(ignored);  // the pending operation fails; its handler sees timed_out_
-    });
+    deadline_ns_.store(steady_now_ns() + std::chrono::nanoseconds(d).count(),
+                       std::memory_order_relaxed);
   }
-  void disarm() {
-    ++timer_generation_;
-    timer_.cancel();
+  void clear_deadline() { deadline_ns_.store(0, std::memory_order_relaxed); }
+  void check_deadline() {
+    const std::int64_t d = deadline();
+    if (phase_ == phase::closed || d == 0 || d > steady_now_ns()) return;
+    timed_out_ = true;
+    clear_deadline();
+    beast::error_code ignored;
+    socket_.cancel(ignored);  // the pending operation fails; its handler sees timed_out_
   }
 
   // Half-closes, then reads and discards what the client still sends (bounded in bytes and
@@ -439,7 +481,7 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close_now();
     lingered_ = 0;
-    arm(std::chrono::seconds(3));
+    set_deadline(std::chrono::seconds(3));
     linger_read();
   }
   void linger_read() {
@@ -462,7 +504,7 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
     if (phase_ == phase::closed) return;
     phase_ = phase::closed;
     if (stream_) stream_->mark_closed();
-    disarm();
+    clear_deadline();
     heartbeat_timer_.cancel();
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
@@ -488,14 +530,12 @@ class session : public answer_sink, public std::enable_shared_from_this<session>
 
   std::shared_ptr<http_server::impl> server_;
   tcp::socket socket_;
-  asio::steady_timer timer_;
   asio::steady_timer heartbeat_timer_;
   const std::string client_;
   beast::flat_buffer buffer_;
   phase phase_ = phase::idle;
   bool timed_out_ = false;
   bool draining_ = false;
-  std::uint64_t timer_generation_ = 0;
 
   std::optional<head_parser> head_;
   std::optional<http::request_parser<http::string_body>> string_body_;
