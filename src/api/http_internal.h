@@ -160,8 +160,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // (400), then routing and the body limit. An answer means: refuse with it.
   // `content_length` is the parser's (the message's payload_size() is its body's, not the
   // header's).
-  std::optional<response> prepare(const detail::head_parser::value_type& head,
-                                  std::optional<std::uint64_t> content_length,
+  std::optional<response> prepare(const http::request_header<>& head,
+                                  std::optional<std::uint64_t> content_length, bool keep_alive,
                                   detail::prepared_request& out) const;
   // What a parse error becomes (400, 413, 431, or 505 when `received`, the start of what the
   // client sent, names another HTTP version).

@@ -152,7 +152,7 @@ std::string lower_trimmed(std::string_view v) {
 // (request smuggling, RFC 9112 section 6.3 and 11.2): the only transfer coding served is a
 // lone `chunked` (any other, or a list, is 501: the body would be misread), never beside
 // Content-Length, never in HTTP/1.0; and HTTP/1.1 needs exactly one Host (RFC 9112 3.2).
-std::optional<response> check_framing(const detail::head_parser::value_type& head) {
+std::optional<response> check_framing(const http::request_header<>& head) {
   std::size_t te_fields = 0;
   std::size_t cl_fields = 0;
   std::size_t host_fields = 0;
@@ -185,11 +185,11 @@ std::optional<response> check_framing(const detail::head_parser::value_type& hea
 
 }  // namespace
 
-std::optional<response> http_server::impl::prepare(const detail::head_parser::value_type& head,
+std::optional<response> http_server::impl::prepare(const http::request_header<>& head,
                                                    std::optional<std::uint64_t> content_length,
-                                                   prepared_request& out) const {
+                                                   bool keep_alive, prepared_request& out) const {
   out.version = head.version();
-  out.keep_alive = head.keep_alive();
+  out.keep_alive = keep_alive;
   out.method = std::string(head.method_string());
   if (out.version != 10 && out.version != 11)
     return json_error(505, "HTTP version " + std::to_string(out.version / 10) + "." +
@@ -675,7 +675,7 @@ std::string http_server::serve_bytes(std::string_view raw, const std::string& re
     }
   }
   prepared_request p;
-  if (auto refusal = im.prepare(hp.get(), content_length_of(hp), p)) {
+  if (auto refusal = im.prepare(hp.get(), content_length_of(hp), hp.keep_alive(), p)) {
     im.record_refusal(p.method, p.pattern, refusal->status);
     return as_text(std::move(*refusal), p.version == 10 ? 10 : 11, false, false);
   }

@@ -38,7 +38,7 @@ class session_stream : public response_stream {
     return closed_;
   }
 
-  // The session's side (on its strand).
+  // The session's side (on its event-loop thread).
   std::string take(bool& finished) {
     std::lock_guard lock(mu_);
     std::string out;
@@ -99,6 +99,7 @@ class session : public answer_sink,
     server_->notify(connection_event::opened);
     beast::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // the read after a readiness wait must never block
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->await_request(); });
   }
 
@@ -116,7 +117,9 @@ class session : public answer_sink,
     asio::post(socket_.get_executor(), std::move(fn));
   }
   void deliver(response r) override {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
+    // dispatch: an inline handler answers on the loop's own thread, and its answer is written
+    // at once instead of after another trip through the loop's queue.
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
       self->on_answer(std::move(r));
     });
   }
@@ -134,7 +137,7 @@ class session : public answer_sink,
     return stream;
   }
 
-  // Strand: the stream has chunks (or a close) to send.
+  // Loop thread: the stream has chunks (or a close) to send.
   void flush_stream() {
     if (phase_ != phase::streaming || stream_writing_) return;
     bool finished = false;
@@ -157,7 +160,7 @@ class session : public answer_sink,
     write_stream_bytes(std::move(wire));
   }
 
-  // Strand: the stream's reader fell behind.
+  // Loop thread: the stream's reader fell behind.
   void drop_stream() {
     if (phase_ != phase::streaming) return;
     server_->notify(connection_event::stream_dropped);
@@ -165,15 +168,19 @@ class session : public answer_sink,
   }
 
  private:
+  static constexpr std::size_t read_chunk = 8 * 1024;  // bytes asked of one read
+
   // ---- reading a request ----
 
   void await_request() {
     if (phase_ == phase::closed) return;
     if (draining_) return close_now();
     prepared_ = prepared_request{};
-    head_.emplace();
-    head_->header_limit(static_cast<std::uint32_t>(server_->opt.max_header_bytes));
-    head_->body_limit(std::numeric_limits<std::uint64_t>::max());  // the route's, set later
+    // One parser per request: its head is read first, then (unless the route takes its body as
+    // a file) its body, with the route's limit.
+    string_body_.emplace();
+    string_body_->header_limit(static_cast<std::uint32_t>(server_->opt.max_header_bytes));
+    string_body_->body_limit(std::numeric_limits<std::uint64_t>::max());  // the route's, later
     if (buffer_.size() > 0) {  // a pipelined request is already here
       phase_ = phase::header;
       set_deadline(server_->opt.header_timeout);
@@ -181,15 +188,31 @@ class session : public answer_sink,
     }
     phase_ = phase::idle;
     set_deadline(server_->opt.idle_timeout);
-    read_more(&session::parse_header);
+    // An idle connection keeps at most one read's worth of buffer (an upload's grown one is
+    // given back).
+    if (buffer_.capacity() > 2 * read_chunk) buffer_.shrink_to_fit();
+    // Between requests the client is usually still reading our answer: a read tried now would
+    // only fail (EAGAIN). Waiting for readability first, then reading what is there, costs one
+    // system call less per request.
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (self->phase_ != phase::idle) return;
+      if (ec) return self->on_read_error(ec);
+      beast::error_code rec;
+      const std::size_t n = self->socket_.read_some(self->buffer_.prepare(read_chunk), rec);
+      self->buffer_.commit(n);
+      if (rec == asio::error::would_block) return self->read_more(&session::parse_header);
+      if (rec) return self->on_read_error(rec);
+      self->phase_ = phase::header;  // a request's first bytes: its headers' clock starts
+      self->set_deadline(self->server_->opt.header_timeout);
+      self->parse_header();
+    });
   }
 
   // One read into the buffer, then `next`. A read is tried at once (Asio reads speculatively
   // before it waits), so a request that has arrived costs no wait at all.
   void read_more(void (session::*next)()) {
-    constexpr std::size_t chunk = 16 * 1024;
-    socket_.async_read_some(buffer_.prepare(chunk), [self = shared_from_this(), next](
-                                                        beast::error_code ec, std::size_t n) {
+    socket_.async_read_some(buffer_.prepare(read_chunk), [self = shared_from_this(), next](
+                                                             beast::error_code ec, std::size_t n) {
       if (self->phase_ == phase::closed || self->phase_ == phase::lingering) return;
       self->buffer_.commit(n);
       if (ec) return self->on_read_error(ec);
@@ -242,7 +265,7 @@ class session : public answer_sink,
 
   void parse_header() {
     beast::error_code ec;
-    if (feed(*head_, ec, true)) return on_header({});
+    if (feed(*string_body_, ec, true)) return on_header({});
     if (ec) return on_header(ec);
     read_more(&session::parse_header);
   }
@@ -255,9 +278,10 @@ class session : public answer_sink,
                                       std::min<std::size_t>(data.size(), 256));
       return refuse(server_->parse_error_answer(ec, received), 11);
     }
-    const auto cl = head_->content_length();
-    if (auto refusal = server_->prepare(
-            head_->get(), cl ? std::optional<std::uint64_t>(*cl) : std::nullopt, prepared_)) {
+    const auto cl = string_body_->content_length();
+    if (auto refusal = server_->prepare(string_body_->get(),
+                                        cl ? std::optional<std::uint64_t>(*cl) : std::nullopt,
+                                        string_body_->keep_alive(), prepared_)) {
       return refuse(std::move(*refusal), prepared_.version == 10 ? 10 : 11);
     }
     const bool file = prepared_.route && prepared_.route->options.body_to_file;
@@ -268,18 +292,17 @@ class session : public answer_sink,
         return refuse(json_error(503, "cannot store the request body"), prepared_.version);
       ::close(fd);
       body_file_ = path;
-      file_body_.emplace(std::move(*head_));
+      file_body_.emplace(std::move(*string_body_));
+      string_body_.reset();
       file_body_->body_limit(prepared_.body_limit);
       file_body_->eager(true);
       beast::error_code fec;
       file_body_->get().body().open(path.c_str(), beast::file_mode::write, fec);
       if (fec) return refuse(json_error(503, "cannot store the request body"), prepared_.version);
     } else {
-      string_body_.emplace(std::move(*head_));
       string_body_->body_limit(prepared_.body_limit);
       string_body_->eager(true);
     }
-    head_.reset();
     const bool body_pending = file_body_ ? !file_body_->is_done() : !string_body_->is_done();
     if (prepared_.expects_continue && body_pending && buffer_.size() == 0) {
       // The client waits for this before it sends a large body (RFC 9110 10.1.1).
@@ -361,7 +384,6 @@ class session : public answer_sink,
       ::unlink(body_file_.c_str());
       body_file_.clear();
     }
-    head_.reset();
     string_body_.reset();
     file_body_.reset();
     write_answer(server_->make_message(std::move(r), version, false, false), false, true);
@@ -537,7 +559,6 @@ class session : public answer_sink,
   bool timed_out_ = false;
   bool draining_ = false;
 
-  std::optional<head_parser> head_;
   std::optional<http::request_parser<http::string_body>> string_body_;
   std::optional<http::request_parser<http::file_body>> file_body_;
   std::string body_file_;  // removed once answered (or when the connection goes)
