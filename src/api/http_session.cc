@@ -176,6 +176,7 @@ class session : public answer_sink,
     if (phase_ == phase::closed) return;
     if (draining_) return close_now();
     prepared_ = prepared_request{};
+    head_bytes_ = 0;
     // One parser per request: its head is read first, then (unless the route takes its body as
     // a file) its body, with the route's limit.
     string_body_.emplace();
@@ -254,6 +255,7 @@ class session : public answer_sink,
     while (!complete() && buffer_.size() > 0) {
       const std::size_t n = p.put(buffer_.data(), ec);
       buffer_.consume(n);
+      if (head_only) head_bytes_ += n;
       if (ec == http::error::need_more) {
         ec = {};
         break;
@@ -267,6 +269,10 @@ class session : public answer_sink,
     beast::error_code ec;
     if (feed(*string_body_, ec, true)) return on_header({});
     if (ec) return on_header(ec);
+    // Beast checks its header limit within one put(): fed in pieces, a header consumed field
+    // by field would pass any limit. The head's bytes are counted here instead.
+    if (head_bytes_ + buffer_.size() > server_->opt.max_header_bytes)
+      return on_header(http::error::header_limit);
     read_more(&session::parse_header);
   }
 
@@ -561,7 +567,8 @@ class session : public answer_sink,
 
   std::optional<http::request_parser<http::string_body>> string_body_;
   std::optional<http::request_parser<http::file_body>> file_body_;
-  std::string body_file_;  // removed once answered (or when the connection goes)
+  std::size_t head_bytes_ = 0;  // of the current request's head, consumed by the parser
+  std::string body_file_;       // removed once answered (or when the connection goes)
   prepared_request prepared_;
   std::shared_ptr<http::response<http::string_body>> out_;
 

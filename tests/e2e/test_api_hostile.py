@@ -438,18 +438,21 @@ PATH_ROUTES = [  # (id, method, template, body): {} is where the bad segment goe
 ]
 
 
-def path_cases():
+def bad_segment_cases(routes):
+    """Each route of `routes` with each invalid UTF-8, NUL and bad percent-encoding segment."""
     out = []
-    for rid, method, tmpl, body in PATH_ROUTES:
+    for rid, method, tmpl, body in routes:
         for sid, seg in BAD_UTF8:
             out.append(pytest.param(req(method, tmpl.format(seg), body=body), E400, "utf-8",
                                     id=f"{rid}-{sid}"))
-        for sid, seg in NUL:
+        for sid, seg in NUL + BAD_PERCENT:
             out.append(pytest.param(req(method, tmpl.format(seg), body=body), E400, None,
                                     id=f"{rid}-{sid}"))
-        for sid, seg in BAD_PERCENT:
-            out.append(pytest.param(req(method, tmpl.format(seg), body=body), E400, None,
-                                    id=f"{rid}-{sid}"))
+    return out
+
+
+def path_cases():
+    out = bad_segment_cases(PATH_ROUTES)
     for sid, seg in VALID_UTF8_CONTROLS:
         out.append(pytest.param(req("GET", "/no-such-route/" + seg), (404,), None,
                                 id=f"control-404-{sid}"))
@@ -495,14 +498,7 @@ QUERY_ROUTES = [
 
 
 def query_cases():
-    out = []
-    for rid, method, tmpl, body in QUERY_ROUTES:
-        for sid, seg in BAD_UTF8:
-            out.append(pytest.param(req(method, tmpl.format(seg), body=body), E400, "utf-8",
-                                    id=f"{rid}-{sid}"))
-        for sid, seg in NUL + BAD_PERCENT:
-            out.append(pytest.param(req(method, tmpl.format(seg), body=body), E400, None,
-                                    id=f"{rid}-{sid}"))
+    out = bad_segment_cases(QUERY_ROUTES)
     for rid, target, status in (("jobs-q-e-acute", "/v1/jobs?q=%C3%A9", 200),
                                 ("jobs-q-u10ffff", "/v1/jobs?q=%F4%8F%BF%BF", 200),
                                 ("health-emoji", "/health?x=%F0%9F%98%80", 200),

@@ -202,6 +202,20 @@ TEST(http_limits, too_many_headers_431_unknown_method_501_new_version_505) {
     EXPECT_EQ(status_of(answer), status) << raw.substr(0, 80) << " -> " << answer;
     EXPECT_NE(answer.find("\"error\""), std::string::npos) << answer;
   }
+  {
+    // Many fields, each small, arriving in pieces: the limit holds across reads too.
+    client c(s.port);
+    std::string big = "GET /health HTTP/1.1\r\nHost: t\r\n";
+    for (int i = 0; i < 4; ++i)
+      big += "X-" + std::to_string(i) + ": " + std::string(10000, 'b') + "\r\n";
+    for (std::size_t at = 0; at < big.size(); at += 4000) {
+      c.send(big.substr(at, 4000));
+      std::this_thread::sleep_for(2ms);  // separate segments, separate reads
+    }
+    c.send("\r\n");
+    const auto answer = c.read_answer();
+    EXPECT_EQ(status_of(answer), 431) << answer.substr(0, 200);
+  }
   client c(s.port);
   c.send("HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n");
   const auto head = c.read_until([](const std::string& x) -> std::size_t {
