@@ -267,12 +267,13 @@ class session : public answer_sink,
 
   void parse_header() {
     beast::error_code ec;
-    if (feed(*string_body_, ec, true)) return on_header({});
+    const bool done = feed(*string_body_, ec, true);
     if (ec) return on_header(ec);
     // Beast checks its header limit within one put(): fed in pieces, a header consumed field
     // by field would pass any limit. The head's bytes are counted here instead.
-    if (head_bytes_ + buffer_.size() > server_->opt.max_header_bytes)
+    if (head_bytes_ + (done ? 0 : buffer_.size()) > server_->opt.max_header_bytes)
       return on_header(http::error::header_limit);
+    if (done) return on_header({});
     read_more(&session::parse_header);
   }
 
