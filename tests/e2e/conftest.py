@@ -129,7 +129,21 @@ class Cluster:
         return next((s for s in self.servers if s.name == name and s.alive()), None)
 
     def wait_leader(self, timeout=20.0):
-        return wait_for("one leader agreed by every live server", self.leader, timeout)
+        try:
+            return wait_for("one leader agreed by every live server", self.leader, timeout)
+        except AssertionError as e:
+            # Say which servers lived and what they last logged: a flake is then diagnosable.
+            lines = [str(e)]
+            for s in self.servers:
+                tail = b""
+                try:
+                    with open(s.log_path, "rb") as f:
+                        tail = b"".join(f.readlines()[-6:])
+                except OSError:
+                    pass
+                lines.append(f"--- {s.name} alive={s.alive()} http={s.http} rpc={s.rpc}\n"
+                             + tail.decode(errors="replace"))
+            raise AssertionError("\n".join(lines)) from None
 
     def stop(self):
         for s in self.servers:
