@@ -259,7 +259,7 @@ void add_agent_command(CLI::App& app, int& exit_code) {
                   "Raft tick (heartbeat) in ms; election timeout is 10 ticks")
       ->envname("SUNDIAL_TICK_MS");
   cmd->add_option("--snapshot-every", args->opt.snapshot_every,
-                  "applied entries between snapshots (default 10000)")
+                  "applied entries between snapshots (default 100000)")
       ->envname("SUNDIAL_SNAPSHOT_EVERY");
   cmd->add_option("--snapshot-retain", args->opt.snapshot_retain,
                   "log entries kept behind a snapshot (default 5000)")
