@@ -83,6 +83,38 @@ base::status get_duration(const json& b, const char* field, std::int64_t* out) {
   return {};
 }
 
+// retry_backoff: a duration (the first delay) or {"initial", "factor", "max", "jitter"}.
+base::status get_retry_backoff(const json& b, pb::Job& j) {
+  auto it = b.find("retry_backoff");
+  if (it == b.end() || it->is_null()) return {};
+  std::int64_t v = 0;
+  if (!it->is_object()) {
+    SUNDIAL_TRY(get_duration(b, "retry_backoff", &v));
+    j.set_retry_backoff_s(v);
+    return {};
+  }
+  const json& o = *it;
+  for (auto k = o.begin(); k != o.end(); ++k) {
+    if (k.key() != "initial" && k.key() != "factor" && k.key() != "max" && k.key() != "jitter")
+      return fail(
+          errc::invalid_argument,
+          fmt::format("retry_backoff: unknown key \"{}\" (initial, factor, max, jitter)", k.key()));
+  }
+  SUNDIAL_TRY(get_duration(o, "initial", &v));
+  j.set_retry_backoff_s(v);
+  v = 0;
+  SUNDIAL_TRY(get_duration(o, "max", &v));
+  j.set_retry_backoff_max_s(v);
+  for (auto [key, setter] : {std::pair{"factor", &pb::Job::set_retry_backoff_factor},
+                             std::pair{"jitter", &pb::Job::set_retry_backoff_jitter}}) {
+    auto f = o.find(key);
+    if (f == o.end() || f->is_null()) continue;
+    if (!f->is_number()) return wrong_type(std::string("retry_backoff.") + key, "a number");
+    (j.*setter)(f->get<double>());
+  }
+  return {};
+}
+
 base::status get_instant(const json& b, const char* field, std::int64_t* out) {
   auto it = b.find(field);
   if (it == b.end() || it->is_null()) return {};
@@ -166,9 +198,12 @@ base::result<pb::Job> job_from_json(const json& b) {
       (*j.mutable_processors())[it.key()] = std::move(m);
     }
   }
+  SUNDIAL_TRY(get_retry_backoff(b, j));
+  std::uint32_t max_catchup = 0;
+  SUNDIAL_TRY(get_unsigned<std::uint32_t>(b, "max_catchup", 100000000, &max_catchup));
+  j.set_max_catchup(max_catchup);
   std::int64_t v = 0;
   for (auto [field, setter] : {std::pair{"catchup_window", &pb::Job::set_catchup_window_s},
-                               std::pair{"retry_backoff", &pb::Job::set_retry_backoff_s},
                                std::pair{"timeout", &pb::Job::set_timeout_s},
                                std::pair{"spread", &pb::Job::set_spread_s}}) {
     v = 0;
@@ -251,7 +286,15 @@ void write_job(json_writer& w, const pb::Job& j) {
   w.key("misfire_policy").value(j.misfire_policy());
   w.key("catchup_window").value(duration_text(j.catchup_window_s()));
   w.key("dst_policy").value(j.dst_policy());
-  w.key("retry_backoff").value(duration_text(j.retry_backoff_s()));
+  w.key("retry_backoff").begin_object();
+  w.key("initial").value(duration_text(j.retry_backoff_s()));
+  w.key("factor").value(j.retry_backoff_factor());
+  w.key("max").value(duration_text(j.retry_backoff_max_s()));
+  w.key("jitter").value(j.retry_backoff_jitter());
+  w.end_object();
+  w.key("max_catchup").value(j.max_catchup());
+  w.key("skipped_count").value(j.skipped_count());
+  w.key("lost_count").value(j.lost_count());
   w.key("retry_on").value(j.retry_on());
   w.key("timeout").value(duration_text(j.timeout_s()));
   w.key("history_limit").value(j.history_limit());
@@ -309,7 +352,13 @@ json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {
               {"launch_id", e.launch_id()},
               {"cpu_seconds", e.cpu_seconds()},
               {"max_rss_bytes", e.max_rss_bytes()},
-              {"output_truncated", truncated}};
+              {"output_truncated", truncated},
+              {"missed", e.missed()},
+              {"trigger", e.trigger()},
+              {"error", e.error()},
+              {"retry_at", instant_or_null(e.retry_at_us())},
+              {"created_at", instant_or_null(e.created_at_us())},
+              {"parent_execution", e.parent_execution()}};
 }
 
 }  // namespace sundial::api

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "base/utf8.h"
 
 namespace sundial::api {
@@ -65,6 +67,15 @@ void json_writer::value(std::int64_t v) {
 
 void json_writer::value(std::uint64_t v) {
   before_value();
+  fmt::format_to(std::back_inserter(out_), "{}", v);
+}
+
+void json_writer::value(double v) {
+  before_value();
+  if (!std::isfinite(v)) {
+    out_ += "null";
+    return;
+  }
   fmt::format_to(std::back_inserter(out_), "{}", v);
 }
 

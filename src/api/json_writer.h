@@ -25,6 +25,7 @@ class json_writer {
   void value(bool b);
   void value(std::int64_t v);
   void value(std::uint64_t v);
+  void value(double v);  // shortest form that reads back exactly; non-finite as null
   void value(std::int32_t v) { value(static_cast<std::int64_t>(v)); }
   void value(std::uint32_t v) { value(static_cast<std::uint64_t>(v)); }
   void null();

@@ -281,4 +281,20 @@ base::result<std::optional<pb::Execution>> job_store::execution(const std::strin
   return std::optional<pb::Execution>(std::move(e));
 }
 
+base::result<std::vector<active_execution>> job_store::active() const {
+  auto t = txn::read(db_.current());
+  if (!t) return t.err();
+  std::vector<active_execution> out;
+  auto st = walk(*t, t->env().active, std::string(), false,
+                 [&](std::string_view key, std::string_view value) {
+                   const auto nul = key.find('\0');
+                   if (nul == std::string_view::npos) return true;
+                   out.push_back({std::string(key.substr(0, nul)), std::string(key.substr(nul + 1)),
+                                  std::string(value)});
+                   return true;
+                 });
+  if (!st) return st.err();
+  return out;
+}
+
 }  // namespace sundial::state

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <clocale>
 #include <cwctype>
 #include <set>
@@ -142,7 +143,7 @@ base::status normalize_job(pb::Job& job) {
   }
   if (job.executor() == "shell") {
     if (auto it = job.executor_config().find("timeout"); it != job.executor_config().end()) {
-      if (auto d = cron::parse_duration(it->second); !d)
+      if (auto d = cron::parse_go_duration(it->second); !it->second.empty() && !d)
         return invalid(fmt::format("executor_config[timeout]: {}", d.err().message));
     }
   }
@@ -174,6 +175,22 @@ base::status normalize_job(pb::Job& job) {
   if (job.catchup_window_s() == 0) job.set_catchup_window_s(default_catchup_window_s);
   if (job.retry_backoff_s() == 0) job.set_retry_backoff_s(default_retry_backoff_s);
   if (job.history_limit() == 0) job.set_history_limit(default_history_limit);
+  if (job.max_catchup() == 0) job.set_max_catchup(default_max_catchup);
+  if (job.max_catchup() > max_max_catchup)
+    return invalid(
+        fmt::format("max_catchup {} is more than {}", job.max_catchup(), max_max_catchup));
+  if (job.retry_backoff_factor() == 0) job.set_retry_backoff_factor(2.0);
+  if (!job.has_retry_backoff_jitter()) job.set_retry_backoff_jitter(0.1);
+  if (job.retry_backoff_max_s() == 0)
+    job.set_retry_backoff_max_s(std::max<std::int64_t>(300, job.retry_backoff_s()));
+  if (!(job.retry_backoff_factor() >= 1.0 && job.retry_backoff_factor() <= 100.0))
+    return invalid(fmt::format("retry_backoff.factor {} is not between 1 and 100",
+                               job.retry_backoff_factor()));
+  if (!(job.retry_backoff_jitter() >= 0.0 && job.retry_backoff_jitter() <= 1.0))
+    return invalid(
+        fmt::format("retry_backoff.jitter {} is not between 0 and 1", job.retry_backoff_jitter()));
+  if (job.retry_backoff_max_s() < job.retry_backoff_s())
+    return invalid("retry_backoff.max must not be less than retry_backoff.initial");
   if (job.output_limit() == 0) job.set_output_limit(default_output_limit);
   for (auto [field, v] :
        {std::pair{"catchup_window", job.catchup_window_s()},

@@ -24,6 +24,8 @@ inline constexpr std::uint64_t max_output_limit = 64ull << 20;
 inline constexpr std::int64_t default_catchup_window_s = 3600;
 inline constexpr std::int64_t default_retry_backoff_s = 1;
 inline constexpr std::uint32_t max_retries = 1000;
+inline constexpr std::uint32_t default_max_catchup = 100;
+inline constexpr std::uint32_t max_max_catchup = 100000;
 
 // Lowercase letters (any script), digits, '-' and '_'; 1..256 bytes of valid UTF-8.
 base::status validate_job_name(std::string_view name);

@@ -8,6 +8,7 @@
 
 #include "state/job_rules.h"
 #include "state/job_tables.h"
+#include "state/job_writes.h"
 
 namespace sundial::state {
 
@@ -37,12 +38,20 @@ std::string encode_command(job_command type, const google::protobuf::Message& bo
 
 std::string encode_outcome(const job_outcome& o) {
   if (!o.ok) return fmt::format("error {} {}", base::to_string(o.code), o.message);
+  if (o.batch) return "ok batch\n" + o.batch->SerializeAsString();
   std::string out = "ok\n";
   if (o.job) o.job->AppendToString(&out);
   return out;
 }
 
 job_outcome decode_outcome(std::string_view text) {
+  if (text.rfind("ok batch\n", 0) == 0) {
+    job_outcome o = ok_outcome();
+    text.remove_prefix(9);
+    pb::BatchResult b;
+    if (b.ParseFromArray(text.data(), static_cast<int>(text.size()))) o.batch = std::move(b);
+    return o;
+  }
   if (text.rfind("ok\n", 0) == 0) {
     job_outcome o = ok_outcome();
     text.remove_prefix(3);
@@ -210,16 +219,21 @@ base::status no_op(std::string_view) {
   return {};
 }
 
-// Removes the oldest executions of `j` beyond its history limit (the range's first keys).
-base::status prune(txn& t, pb::Job& j) {
+}  // namespace
+
+// Removes the oldest executions of `j` beyond its history limit (the range's first keys),
+// with their id entries, their active entries and, once a slot has no record left, its
+// launch record.
+base::status prune_history(txn& t, pb::Job& j) {
   if (j.history_size() <= j.history_limit()) return {};
   const std::uint64_t extra = j.history_size() - j.history_limit();
   auto n = erase_prefix(t, t.env().execs, exec_prefix(j.name()), extra,
                         [&](std::string_view v) -> base::status {
                           pb::Execution e;
-                          if (e.ParseFromArray(v.data(), static_cast<int>(v.size())))
-                            return t.erase(t.env().exec_ids, exec_id_key(j.name(), e.id()));
-                          return {};
+                          if (!e.ParseFromArray(v.data(), static_cast<int>(v.size()))) return {};
+                          SUNDIAL_TRY(t.erase(t.env().exec_ids, exec_id_key(j.name(), e.id())));
+                          SUNDIAL_TRY(t.erase(t.env().active, exec_id_key(j.name(), e.id())));
+                          return forget_launch_record(t, e);
                         });
   if (!n) return n.err();
   j.set_history_size(j.history_size() - static_cast<std::uint32_t>(*n));
@@ -227,9 +241,9 @@ base::status prune(txn& t, pb::Job& j) {
 }
 
 base::status erase_history(txn& t, const std::string& name) {
-  if (auto n = erase_prefix(t, t.env().execs, exec_prefix(name), ~0ull, no_op); !n) return n.err();
-  if (auto n = erase_prefix(t, t.env().exec_ids, exec_prefix(name), ~0ull, no_op); !n)
-    return n.err();
+  for (MDB_dbi dbi : {t.env().execs, t.env().exec_ids, t.env().launches, t.env().active}) {
+    if (auto n = erase_prefix(t, dbi, exec_prefix(name), ~0ull, no_op); !n) return n.err();
+  }
   return {};
 }
 
@@ -260,6 +274,8 @@ job_outcome delete_job(txn& t, const std::string& name) {
   SUNDIAL_TRY(remove_job(t, j));
   return ok_outcome(&j);
 }
+
+namespace {
 
 job_outcome toggle_job(txn& t, const std::string& name, std::int64_t now_us) {
   if (is_paused(t))
@@ -305,7 +321,7 @@ job_outcome put_execution(txn& t, const pb::Execution& e, bool done) {
   } else {
     j.set_status("running");
   }
-  SUNDIAL_TRY(prune(t, j));
+  SUNDIAL_TRY(prune_history(t, j));
   SUNDIAL_TRY(put_job(t, j));
   return ok_outcome(&j);
 }
@@ -326,7 +342,14 @@ job_outcome delete_executions(txn& t, const std::string& name) {
   return ok_outcome(&j);
 }
 
-job_outcome run_command(txn& t, job_command type, std::string_view body) {
+job_outcome batch_outcome(base::result<pb::BatchResult> r) {
+  if (!r) return job_outcome(r.err());
+  job_outcome o = ok_outcome();
+  o.batch = std::move(r).value();
+  return o;
+}
+
+job_outcome run_command(txn& t, std::uint64_t index, job_command type, std::string_view body) {
   const int size = static_cast<int>(body.size());
   const job_outcome undecodable = error_outcome(errc::invalid_argument, "undecodable command");
   switch (type) {
@@ -361,6 +384,16 @@ job_outcome run_command(txn& t, job_command type, std::string_view body) {
       if (!c.ParseFromArray(body.data(), size)) return undecodable;
       return delete_executions(t, c.job_name());
     }
+    case job_command::launch_batch: {
+      pb::LaunchBatch c;
+      if (!c.ParseFromArray(body.data(), size)) return undecodable;
+      return batch_outcome(apply_launch_batch(t, index, c));
+    }
+    case job_command::execution_updates: {
+      pb::ExecutionUpdates c;
+      if (!c.ParseFromArray(body.data(), size)) return undecodable;
+      return batch_outcome(apply_execution_updates(t, index, c));
+    }
     case job_command::set_pause: {
       pb::SetPause c;
       if (!c.ParseFromArray(body.data(), size)) return undecodable;
@@ -377,7 +410,7 @@ job_outcome run_command(txn& t, job_command type, std::string_view body) {
 std::string job_store::apply(std::uint64_t index, std::uint8_t type, std::string_view body) {
   auto t = txn::write(db_.current());
   if (!t) return encode_outcome(t.err());
-  job_outcome out = run_command(*t, static_cast<job_command>(type), body);
+  job_outcome out = run_command(*t, index, static_cast<job_command>(type), body);
   if (!out.ok) return encode_outcome(out);  // the transaction aborts: nothing changes
   if (auto st = db_.set_applied(*t, index); !st) return encode_outcome(st.err());
   if (auto st = t->commit(); !st) return encode_outcome(st.err());

@@ -32,10 +32,12 @@ enum class job_command : std::uint8_t {
   execution_done = 7,
   delete_executions = 8,
   set_pause = 9,
-  set_jobs = 10,  // several jobs at once, all or nothing (restore)
+  set_jobs = 10,           // several jobs at once, all or nothing (restore)
+  launch_batch = 11,       // launch intents and schedule advances (pb::LaunchBatch)
+  execution_updates = 12,  // lifecycle steps of executions (pb::ExecutionUpdates)
 };
 inline constexpr std::uint8_t first_job_command = 3;
-inline constexpr std::uint8_t last_job_command = 10;
+inline constexpr std::uint8_t last_job_command = 12;
 
 // What apply returns to the proposer: ok with the affected job (if any), or an error code and
 // a message for the API to map onto an HTTP status.
@@ -48,6 +50,7 @@ struct job_outcome {
   base::errc code = base::errc::internal;
   std::string message;
   std::optional<pb::Job> job;
+  std::optional<pb::BatchResult> batch;  // launch_batch and execution_updates
 };
 std::string encode_outcome(const job_outcome& o);
 job_outcome decode_outcome(std::string_view text);
@@ -78,6 +81,13 @@ struct execution_query {
   std::optional<std::uint64_t> end;
 };
 
+// One execution not in a final state (the `active` table).
+struct active_execution {
+  std::string job;
+  std::string id;
+  std::string state;
+};
+
 struct execution_page {
   std::vector<pb::Execution> executions;
   std::uint64_t total = 0;
@@ -100,6 +110,8 @@ class job_store {
   base::result<execution_page> executions(const std::string& job, const execution_query& q) const;
   base::result<std::optional<pb::Execution>> execution(const std::string& job,
                                                        const std::string& id) const;
+  // Every execution not in a final state, by job then id.
+  base::result<std::vector<active_execution>> active() const;
   bool paused() const;
   base::result<std::uint64_t> job_count() const;
 

@@ -129,8 +129,16 @@ std::string exec_prefix(const std::string& job) {
 
 std::string exec_key(const pb::Execution& e) {
   std::string k = exec_prefix(e.job_name());
-  put_be64(k, static_cast<std::uint64_t>(e.started_at_us()) ^ (1ull << 63));
+  // Records made by the scheduler order by creation (seq); the older direct writes by start.
+  put_be64(k,
+           e.seq() != 0 ? e.seq() : static_cast<std::uint64_t>(e.started_at_us()) ^ (1ull << 63));
   k += e.id();
+  return k;
+}
+
+std::string launch_key(const std::string& job, std::int64_t slot_us) {
+  std::string k = exec_prefix(job);
+  put_be64(k, static_cast<std::uint64_t>(slot_us) ^ (1ull << 63));
   return k;
 }
 

@@ -44,6 +44,8 @@ std::optional<std::string> metadata_index_value(const std::string& key, const st
 std::string exec_prefix(const std::string& job);
 std::string exec_key(const pb::Execution& e);
 std::string exec_id_key(const std::string& job, const std::string& id);
+// The launches table's key of a slot (job \0 big-endian slot): the slot key.
+std::string launch_key(const std::string& job, std::int64_t slot_us);
 
 // Counts kept in meta.
 std::string status_count_key(const std::string& status);

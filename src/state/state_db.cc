@@ -146,7 +146,8 @@ base::result<std::shared_ptr<state_env>> state_db::open_generation(std::uint64_t
        {std::pair{"meta", &e->meta}, std::pair{"kv", &e->kv}, std::pair{"members", &e->members},
         std::pair{"jobs", &e->jobs}, std::pair{"next", &e->next}, std::pair{"execs", &e->execs},
         std::pair{"exec_ids", &e->exec_ids}, std::pair{"job_index", &e->job_index},
-        std::pair{"fences", &e->fences}}) {
+        std::pair{"fences", &e->fences}, std::pair{"launches", &e->launches},
+        std::pair{"active", &e->active}}) {
     if (int rc = mdb_dbi_open(t, name, MDB_CREATE, dbi); rc != 0) {
       mdb_txn_abort(t);
       return lmdb_error("open a table", rc);

@@ -39,9 +39,11 @@ struct state_env {
   // Tables. meta: "applied" (u64 big-endian), "paused", "boot", counters. kv: key -> kv record.
   // members: big-endian id -> pb::Member. The job store's: jobs, next, execs, exec_ids and
   // job_index (one byte naming the index, then the sort key and the name).
-  // fences: bucket sizes of the ordered job tables (rank_fences.h).
+  // fences: bucket sizes of the ordered job tables (rank_fences.h). launches: job \0 big-endian
+  // slot -> pb::LaunchRecord (the slot key). active: job \0 id -> state name, one entry per
+  // execution not in a final state (busy, reconciliation, overlap).
   MDB_dbi meta = 0, kv = 0, members = 0, jobs = 0, next = 0, execs = 0, exec_ids = 0, job_index = 0,
-          fences = 0;
+          fences = 0, launches = 0, active = 0;
   ~state_env();
 };
 

@@ -1,0 +1,21 @@
+#pragma once
+// Launch and execution ids (SEMANTICS.md "Launches"): fixed functions of (job, slot, attempt),
+// so every node and every release computes the same id for the same attempt of a slot. The
+// launch id is also SUNDIAL_LAUNCH_ID, the job's own idempotency key for its side effects.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sundial::base {
+
+// 16 lowercase hex digits.
+std::string make_launch_id(std::string_view job, std::int64_t slot_us, std::uint32_t attempt);
+// The record id of one target of a launch: the launch id when the launch has one target, else
+// "<launch id>-<index>" (index from 0, in the intent's target order).
+std::string make_execution_id(std::string_view launch_id, std::size_t target_index,
+                              std::size_t target_count);
+// SplitMix64's finaliser: spreads a 64-bit value (jitter seeds, rendezvous hashing).
+std::uint64_t mix64(std::uint64_t x);
+
+}  // namespace sundial::base
