@@ -76,6 +76,13 @@ base::status put_launch(txn& t, const std::string& job, std::int64_t slot_us,
   return t.put(t.env().launches, launch_key(job, slot_us), r.SerializeAsString());
 }
 
+void note_change(pb::BatchResult& out, const pb::Execution& e) {
+  auto* c = out.add_changed();
+  c->set_job(e.job_name());
+  c->set_id(e.id());
+  c->set_state(e.state());
+}
+
 void refuse(pb::BatchResult& out, const std::string& what, const std::string& why) {
   spdlog::warn("refused {}: {}", what, why);
   out.add_refused(fmt::format("{}: {}", what, why));
@@ -114,6 +121,7 @@ base::result<bool> create_launch(txn& t, seq_source& seq, pb::Job& j, std::int64
     SUNDIAL_TRY(put_new_exec(t, e, j));
     lr.add_execution_ids(e.id());
     out.add_created(e.id());
+    note_change(out, e);
   }
   lr.set_open(static_cast<std::uint32_t>(n));
   SUNDIAL_TRY(put_launch(t, j.name(), slot_us, lr));
@@ -211,6 +219,7 @@ base::result<bool> enter_final(txn& t, seq_source& seq, pb::Job& j, const pb::Ex
     SUNDIAL_TRY(put_new_exec(t, next, j));
     r.add_execution_ids(next.id());
     out.add_created(next.id());
+    note_change(out, next);
   } else {
     r.set_open(r.open() > 0 ? r.open() - 1 : 0);
     if (to == exec_state::succeeded)
@@ -342,6 +351,7 @@ base::result<pb::BatchResult> apply_execution_updates(txn& t, std::uint64_t inde
     record_update(rec.e, *to, u, c.now_us());
     SUNDIAL_TRY(t.put(t.env().execs, rec.key, rec.e.SerializeAsString()));
     SUNDIAL_TRY(put_active(t, rec.e));
+    note_change(out, rec.e);
     auto j = read_job(t, u.job());
     if (!j) return j.err();
     if (!*j) continue;  // records go with their job, so this is a record of a deleted job
@@ -357,7 +367,10 @@ base::result<pb::BatchResult> apply_execution_updates(txn& t, std::uint64_t inde
     SUNDIAL_TRY(put_job(t, job));
     if (remove_job) {
       job_outcome gone = delete_job(t, job.name());
-      if (!gone.ok) spdlog::warn("ephemeral job {} not deleted: {}", job.name(), gone.message);
+      if (!gone.ok)
+        spdlog::warn("ephemeral job {} not deleted: {}", job.name(), gone.message);
+      else
+        out.add_deleted_jobs(job.name());
     }
   }
   return out;

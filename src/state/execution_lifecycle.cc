@@ -27,8 +27,8 @@ constexpr std::uint16_t bits(T... xs) {
 
 // The transition table, one row per state, in enum order.
 constexpr std::array<state_row, exec_state_count> table{{
-    {s::pending, "pending", false, false, bits(s::dispatched, s::stopping, s::lost),
-     "dispatched, stopping or lost"},
+    {s::pending, "pending", false, false, bits(s::dispatched, s::failed, s::stopping, s::lost),
+     "dispatched, failed, stopping or lost"},
     {s::dispatched, "dispatched", false, false, bits(s::running, s::failed, s::stopping, s::lost),
      "running, failed, stopping or lost"},
     {s::running, "running", false, false,
@@ -42,8 +42,8 @@ constexpr std::array<state_row, exec_state_count> table{{
      "stopped, succeeded, failed, timed_out or lost"},
     {s::stopped, "stopped", true, false, 0, "nothing (final)"},
     {s::lost, "lost", true, true, 0, "nothing (final)"},
-    {s::retrying, "retrying", false, false, bits(s::dispatched, s::stopping, s::lost),
-     "dispatched, stopping or lost"},
+    {s::retrying, "retrying", false, false, bits(s::dispatched, s::failed, s::stopping, s::lost),
+     "dispatched, failed, stopping or lost"},
 }};
 
 static_assert(
@@ -91,6 +91,32 @@ bool transition_allowed(exec_state from, exec_state to) {
 
 std::string_view allowed_targets_text(exec_state from) {
   return row(from).next_text;
+}
+
+std::vector<exec_state> path_between(exec_state from, exec_state to) {
+  // Breadth-first over ten states: the first path found is a shortest one, and ties go to
+  // the lower state in enum order (dispatched before failed), so the walk is deterministic.
+  std::array<int, exec_state_count> prev;
+  prev.fill(-1);
+  std::array<exec_state, exec_state_count> queue{};
+  std::size_t head = 0, tail = 0;
+  queue[tail++] = from;
+  prev[static_cast<std::size_t>(from)] = static_cast<int>(from);
+  while (head < tail) {
+    const exec_state x = queue[head++];
+    if (x == to) break;
+    for (std::size_t i = 0; i < exec_state_count; ++i) {
+      const auto y = static_cast<exec_state>(i);
+      if (prev[i] >= 0 || !transition_allowed(x, y)) continue;
+      prev[i] = static_cast<int>(x);
+      queue[tail++] = y;
+    }
+  }
+  std::vector<exec_state> path;
+  if (from == to || prev[static_cast<std::size_t>(to)] < 0) return path;
+  for (exec_state x = to; x != from; x = static_cast<exec_state>(prev[static_cast<std::size_t>(x)]))
+    path.push_back(x);
+  return {path.rbegin(), path.rend()};
 }
 
 }  // namespace sundial::state

@@ -415,7 +415,42 @@ std::string job_store::apply(std::uint64_t index, std::uint8_t type, std::string
   if (auto st = db_.set_applied(*t, index); !st) return encode_outcome(st.err());
   if (auto st = t->commit(); !st) return encode_outcome(st.err());
   db_.note_applied(index);
+  if (observer_) notify(static_cast<job_command>(type), body, out);
   return encode_outcome(out);
+}
+
+void job_store::notify(job_command type, std::string_view body, const job_outcome& out) const {
+  applied_change c;
+  const int size = static_cast<int>(body.size());
+  switch (type) {
+    case job_command::set_job:
+    case job_command::delete_job:
+    case job_command::toggle_job:
+      if (out.job) c.jobs.push_back(out.job->name());
+      // A job moved under another parent changes the old and new parents' dependents: they
+      // are not scheduled by those lists, so the job itself is enough.
+      break;
+    case job_command::set_jobs:
+    case job_command::set_pause:
+      c.all_jobs = true;
+      break;
+    case job_command::launch_batch:
+    case job_command::execution_updates:
+      if (out.batch) {
+        c.executions = &*out.batch;
+        for (const auto& name : out.batch->deleted_jobs())
+          c.jobs.push_back(name);
+      }
+      break;
+    case job_command::delete_executions: {
+      pb::DeleteExecutions d;
+      if (d.ParseFromArray(body.data(), size)) c.jobs.push_back(d.job_name());
+      break;
+    }
+    default:
+      return;
+  }
+  observer_(c);
 }
 
 base::status job_store::load_image(txn& t, const pb::JobStoreImage& image) {

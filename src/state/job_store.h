@@ -11,6 +11,7 @@
 // pruning removes the range's first keys), exec_ids (name \0 id -> exec key), meta (the pause flag
 // and counts of jobs per status, disabled flag and metadata pair, so filtered totals need no scan).
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -93,11 +94,23 @@ struct execution_page {
   std::uint64_t total = 0;
 };
 
+// What one applied command changed, for the leader's scheduler.
+struct applied_change {
+  std::vector<std::string> jobs;  // jobs created, changed or deleted: to be read again
+  bool all_jobs = false;          // the pause flag or many jobs changed: read them all
+  const pb::BatchResult* executions = nullptr;  // launch and lifecycle commands
+};
+using change_observer = std::function<void(const applied_change&)>;
+
 class job_store {
  public:
   explicit job_store(state_db& db) : db_(db) {}
   job_store(const job_store&) = delete;
   job_store& operator=(const job_store&) = delete;
+
+  // Called on the apply thread after each command that changed something has committed; it
+  // must be quick (queue the change) and must not call apply. Set before the node starts.
+  void set_observer(change_observer o) { observer_ = std::move(o); }
 
   // Applies one command (type in [first_job_command, last_job_command]) committed at `index`;
   // deterministic. A refused command changes nothing.
@@ -116,7 +129,10 @@ class job_store {
   base::result<std::uint64_t> job_count() const;
 
  private:
+  void notify(job_command type, std::string_view body, const job_outcome& out) const;
+
   state_db& db_;
+  change_observer observer_;
 };
 
 }  // namespace sundial::state

@@ -26,11 +26,11 @@ const std::vector<exec_state> all_states = {s::pending, s::dispatched, s::runnin
 
 // SEMANTICS.md's lifecycle, written out independently of the table under test.
 const std::map<exec_state, std::set<exec_state>> expected_edges = {
-    {s::pending, {s::dispatched, s::stopping, s::lost}},
+    {s::pending, {s::dispatched, s::failed, s::stopping, s::lost}},
     {s::dispatched, {s::running, s::failed, s::stopping, s::lost}},
     {s::running, {s::succeeded, s::failed, s::timed_out, s::stopping, s::lost}},
     {s::stopping, {s::stopped, s::succeeded, s::failed, s::timed_out, s::lost}},
-    {s::retrying, {s::dispatched, s::stopping, s::lost}},
+    {s::retrying, {s::dispatched, s::failed, s::stopping, s::lost}},
     {s::succeeded, {}},
     {s::failed, {}},
     {s::timed_out, {}},
@@ -59,6 +59,28 @@ TEST(execution_lifecycle, names_round_trip_and_unknown_names_are_refused) {
   EXPECT_TRUE(is_retryable(s::lost));
   EXPECT_FALSE(is_retryable(s::succeeded));
   EXPECT_FALSE(is_retryable(s::stopped));
+}
+
+TEST(execution_lifecycle, reports_walk_the_shortest_path_along_the_table) {
+  using v = std::vector<exec_state>;
+  EXPECT_EQ(path_between(s::pending, s::succeeded), (v{s::dispatched, s::running, s::succeeded}));
+  EXPECT_EQ(path_between(s::pending, s::running), (v{s::dispatched, s::running}));
+  EXPECT_EQ(path_between(s::dispatched, s::failed), (v{s::failed}));
+  EXPECT_EQ(path_between(s::running, s::stopped), (v{s::stopping, s::stopped}));
+  EXPECT_EQ(path_between(s::retrying, s::timed_out), (v{s::dispatched, s::running, s::timed_out}));
+  EXPECT_EQ(path_between(s::running, s::running), v{});
+  EXPECT_EQ(path_between(s::succeeded, s::running), v{});  // nothing leaves a final state
+  EXPECT_EQ(path_between(s::stopping, s::running), v{});
+  // Every path it returns is made of the table's edges.
+  for (exec_state a : all_states) {
+    for (exec_state b : all_states) {
+      exec_state at = a;
+      for (exec_state next : path_between(a, b)) {
+        EXPECT_TRUE(transition_allowed(at, next)) << to_string(a) << " -> " << to_string(b);
+        at = next;
+      }
+    }
+  }
 }
 
 // ---- through apply ----

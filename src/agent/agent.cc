@@ -1,0 +1,470 @@
+#include "agent/agent.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "base/time_format.h"
+
+namespace sundial::agent {
+
+namespace {
+
+using namespace std::chrono;
+
+std::int64_t to_us(base::wall_time t) {
+  return duration_cast<microseconds>(t.time_since_epoch()).count();
+}
+base::wall_time from_us(std::int64_t us) {
+  return base::wall_time{duration_cast<nanoseconds>(microseconds{us})};
+}
+std::int64_t now_us() {
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+constexpr std::string_view armed = "armed";
+constexpr std::string_view running = "running";
+constexpr std::string_view finished = "finished";
+
+// The final lifecycle state of a result (state/execution_lifecycle.h names).
+std::string_view final_state(const exec::run_result& r) {
+  switch (r.how) {
+    case exec::outcome::exited:
+      return r.exit_code == 0 ? "succeeded" : "failed";
+    case exec::outcome::signaled:
+    case exec::outcome::spawn_failed:
+      return "failed";
+    case exec::outcome::timed_out:
+      return "timed_out";
+    case exec::outcome::stopped:
+      return "stopped";
+  }
+  return "failed";
+}
+
+pb::RunEvent event_for(const pb::Run& run, std::string_view state) {
+  pb::RunEvent ev;
+  ev.set_job(run.job().name());
+  ev.set_execution_id(run.execution_id());
+  ev.set_state(std::string(state));
+  ev.set_attempt(run.attempt());
+  ev.set_scheduled_at_us(run.scheduled_at_us());
+  return ev;
+}
+
+// Field 22 of /proc/<pid>/stat (start time in clock ticks), 0 if the process is gone.
+std::uint64_t process_start_ticks(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> run_environment(const pb::Run& run, const std::string& node_name) {
+  const auto slot = duration_cast<seconds>(microseconds{run.scheduled_at_us()});
+  return {
+      "SUNDIAL_JOB=" + run.job().name(),
+      "SUNDIAL_SCHEDULED_AT=" + base::format_rfc3339_utc(base::seconds_time{slot}),
+      "SUNDIAL_LAUNCH_ID=" + run.launch_id(),
+      "SUNDIAL_ATTEMPT=" + std::to_string(run.attempt()),
+      "SUNDIAL_MISSED=" + std::to_string(run.missed()),
+      "SUNDIAL_EXECUTION_ID=" + run.execution_id(),
+      "SUNDIAL_NODE=" + node_name,
+  };
+}
+
+base::result<exec::shell_spec> shell_spec_for(const pb::Run& run, const std::string& node_name) {
+  const auto& job = run.job();
+  if (job.executor() != "shell") {
+    return base::fail(base::errc::invalid_argument,
+                      job.executor().empty()
+                          ? std::string("the job has no executor (set \"executor\": \"shell\")")
+                          : fmt::format("executor \"{}\" is not available on node {}",
+                                        job.executor(), node_name));
+  }
+  std::map<std::string, std::string> config(job.executor_config().begin(),
+                                            job.executor_config().end());
+  auto spec = exec::shell_spec_from_config(config);
+  if (!spec) return spec.err();
+  // The job's own timeout and the executor's: the shorter one holds.
+  if (job.timeout_s() > 0) {
+    const nanoseconds t = seconds{job.timeout_s()};
+    if (spec->timeout == nanoseconds{0} || t < spec->timeout) spec->timeout = t;
+  }
+  if (job.output_limit() > 0) spec->output_limit = job.output_limit();
+  // The run's identity comes last so that the config cannot override it.
+  for (auto& kv : run_environment(run, node_name))
+    spec->env.push_back(std::move(kv));
+  return spec;
+}
+
+agent::agent(agent_options o, exec::supervisor& runner, report_fn report,
+             std::unique_ptr<launch_store> store)
+    : opt_(std::move(o)), runner_(runner), report_(std::move(report)), store_(std::move(store)) {}
+
+base::result<std::unique_ptr<agent>> agent::start(agent_options o, exec::supervisor& runner,
+                                                  report_fn report) {
+  auto store = launch_store::open(o.data_dir);
+  if (!store) return store.err();
+  std::unique_ptr<agent> a(new agent(std::move(o), runner, std::move(report), std::move(*store)));
+  a->highest_epoch_ = a->store_->highest_epoch();
+  if (auto st = a->recover(); !st) return st.err();
+  a->reporter_ = std::thread([p = a.get()] { p->report_loop(); });
+  return a;
+}
+
+agent::~agent() {
+  shutdown();
+}
+
+// What a restart finds: finished results are reported again; runs that were going when the
+// agent died are cleaned up (their process group killed if it is still the same one) and
+// reported failed; armed runs are re-armed, or failed when their instant is long past.
+base::status agent::recover() {
+  auto all = store_->load();
+  if (!all) return all.err();
+  std::vector<pb::Run> rearm;
+  std::lock_guard lock(mu_);
+  for (auto& rec : *all) {
+    const std::string id = rec.run().execution_id();
+    entry& e = launches_[id];
+    e.rec = std::move(rec);
+    if (e.rec.state() == finished) {
+      outbox_.push_back(e.rec.result());
+      continue;
+    }
+    if (e.rec.state() == running) {
+      const int pgid = e.rec.pgid();
+      if (pgid > 0 && e.rec.pid_start_ticks() != 0 &&
+          process_start_ticks(pgid) == e.rec.pid_start_ticks()) {
+        ::kill(-pgid, SIGKILL);
+      }
+      pb::RunEvent ev = event_for(e.rec.run(), "failed");
+      ev.set_at_us(now_us());
+      ev.set_error("the agent restarted while the run was active; its processes were stopped");
+      finish_locked(e, std::move(ev));
+      continue;
+    }
+    const std::int64_t late_us = now_us() - e.rec.run().run_at_us();
+    if (late_us > duration_cast<microseconds>(opt_.restart_grace).count()) {
+      pb::RunEvent ev = event_for(e.rec.run(), "failed");
+      ev.set_at_us(now_us());
+      ev.set_error(fmt::format("the agent was down at the launch instant ({} s ago)",
+                               late_us / 1000000));
+      finish_locked(e, std::move(ev));
+      continue;
+    }
+    rearm.push_back(e.rec.run());
+  }
+  if (!launches_.empty()) {
+    spdlog::info("agent: found {} unfinished or unreported executions in {}", launches_.size(),
+                 opt_.data_dir);
+  }
+  mu_.unlock();
+  for (const auto& run : rearm)
+    arm(run);
+  mu_.lock();
+  return {};
+}
+
+bool agent::is_known_locked(const std::string& id) const {
+  return launches_.count(id) > 0 || remembered_.count(id) > 0;
+}
+
+void agent::remember_locked(const std::string& id) {
+  if (!remembered_.insert(id).second) return;
+  remembered_order_.push_back(id);
+  while (remembered_order_.size() > opt_.remembered_ids) {
+    remembered_.erase(remembered_order_.front());
+    remembered_order_.pop_front();
+  }
+}
+
+pb::DispatchResponse agent::dispatch(const pb::DispatchRequest& req) {
+  pb::DispatchResponse resp;
+  std::vector<pb::Run> to_arm;
+  {
+    std::lock_guard lock(mu_);
+    if (req.epoch() < highest_epoch_) {
+      for (const auto& run : req.runs()) {
+        auto* ack = resp.add_acks();
+        ack->set_execution_id(run.execution_id());
+        ack->set_outcome("stale_epoch");
+        ack->set_error(fmt::format("epoch {} is lower than {}, the newest leader's", req.epoch(),
+                                   highest_epoch_));
+      }
+      resp.set_highest_epoch(highest_epoch_);
+      return resp;
+    }
+    std::vector<pb::AgentLaunch> fresh;
+    for (const auto& run : req.runs()) {
+      auto* ack = resp.add_acks();
+      ack->set_execution_id(run.execution_id());
+      if (is_known_locked(run.execution_id())) {
+        auto it = launches_.find(run.execution_id());
+        ack->set_outcome("duplicate");
+        ack->set_state(std::string(it == launches_.end() ? finished : it->second.rec.state()));
+        continue;
+      }
+      ack->set_outcome("accepted");
+      ack->set_state(std::string(armed));
+      pb::AgentLaunch rec;
+      *rec.mutable_run() = run;
+      rec.set_state(std::string(armed));
+      fresh.push_back(rec);
+      launches_[run.execution_id()].rec = std::move(rec);
+      to_arm.push_back(run);
+    }
+    // Durable before the leader hears "accepted": a restart then still knows the run.
+    if (auto st = store_->write(fresh, {}, req.epoch()); !st) {
+      spdlog::error("agent: {}", st.err().message);
+      for (const auto& rec : fresh)
+        launches_.erase(rec.run().execution_id());
+      to_arm.clear();
+      for (auto& ack : *resp.mutable_acks()) {
+        if (ack.outcome() != "accepted") continue;
+        ack.set_outcome("refused");
+        ack.set_error("the agent cannot write its data dir: " + st.err().message);
+      }
+    }
+    highest_epoch_ = std::max(highest_epoch_, req.epoch());
+    resp.set_highest_epoch(highest_epoch_);
+  }
+  for (const auto& run : to_arm)
+    arm(run);
+  return resp;
+}
+
+void agent::arm(const pb::Run& run) {
+  const std::string id = run.execution_id();
+  auto spec = shell_spec_for(run, opt_.node_name);
+  if (!spec) {
+    std::lock_guard lock(mu_);
+    auto it = launches_.find(id);
+    if (it == launches_.end()) return;
+    pb::RunEvent ev = event_for(run, "failed");
+    ev.set_at_us(now_us());
+    ev.set_error(spec.err().message);
+    finish_locked(it->second, std::move(ev));
+    return;
+  }
+  exec::run_callbacks cb;
+  cb.on_started = [this, id](int pid, base::wall_time at) { on_started(id, pid, at); };
+  cb.on_finished = [this, id](exec::run_result r) { on_finished(id, std::move(r)); };
+  auto rid = runner_.spawn_at(from_us(run.run_at_us()), std::move(*spec), std::move(cb));
+  std::lock_guard lock(mu_);
+  auto it = launches_.find(id);
+  if (it == launches_.end()) return;
+  if (!rid) {
+    pb::RunEvent ev = event_for(run, "failed");
+    ev.set_at_us(now_us());
+    ev.set_error("cannot start: " + rid.err().message);
+    finish_locked(it->second, std::move(ev));
+    return;
+  }
+  it->second.rid = *rid;
+}
+
+void agent::on_started(const std::string& id, int pid, base::wall_time at) {
+  std::lock_guard lock(mu_);
+  auto it = launches_.find(id);
+  if (it == launches_.end()) return;
+  entry& e = it->second;
+  const std::int64_t at_us = to_us(at);
+  if (opt_.observe_lateness && e.rec.run().run_at_us() > 0)
+    opt_.observe_lateness(static_cast<double>(at_us - e.rec.run().run_at_us()) / 1e6);
+  e.rec.set_state(std::string(running));
+  e.rec.set_pgid(pid);
+  e.rec.set_pid_start_ticks(process_start_ticks(pid));
+  pb::RunEvent ev = event_for(e.rec.run(), running);
+  ev.set_at_us(at_us);
+  outbox_.push_back(std::move(ev));
+  dirty_.insert(id);
+  ++running_;
+  cv_.notify_one();
+}
+
+void agent::on_finished(const std::string& id, exec::run_result r) {
+  std::lock_guard lock(mu_);
+  auto it = launches_.find(id);
+  if (it == launches_.end()) return;
+  entry& e = it->second;
+  if (e.rec.state() == running && running_ > 0) --running_;
+  pb::RunEvent ev = event_for(e.rec.run(), final_state(r));
+  ev.set_at_us(to_us(r.finished_at));
+  ev.set_exit_code(r.exit_code);
+  ev.set_output(std::move(r.output));
+  ev.set_output_truncated(r.output_truncated);
+  ev.set_cpu_seconds(r.cpu_seconds);
+  ev.set_max_rss_bytes(r.max_rss_bytes);
+  if (r.how == exec::outcome::signaled && r.error.empty())
+    r.error = fmt::format("killed by signal {}", r.signal);
+  ev.set_error(std::move(r.error));
+  finish_locked(e, std::move(ev));
+}
+
+void agent::finish_locked(entry& e, pb::RunEvent ev) {
+  e.rec.set_state(std::string(finished));
+  *e.rec.mutable_result() = ev;
+  outbox_.push_back(std::move(ev));
+  dirty_.insert(e.rec.run().execution_id());
+  cv_.notify_one();
+}
+
+pb::StopResponse agent::stop(const pb::StopRequest& req) {
+  pb::StopResponse resp;
+  exec::run_id rid{};
+  {
+    std::lock_guard lock(mu_);
+    if (req.epoch() < highest_epoch_) {
+      resp.set_stale_epoch(true);
+      return resp;
+    }
+    auto it = launches_.find(req.execution_id());
+    if (it == launches_.end() || it->second.rec.state() == finished) return resp;
+    rid = it->second.rid;
+  }
+  if (rid.value() != 0) resp.set_found(runner_.stop(rid));
+  return resp;
+}
+
+pb::StatusResponse agent::status(const pb::StatusRequest& req) {
+  pb::StatusResponse resp;
+  std::lock_guard lock(mu_);
+  resp.set_node_name(opt_.node_name);
+  if (req.epoch() > highest_epoch_) {
+    // A new leader asking: from now on its predecessors are fenced out.
+    if (auto st = store_->write({}, {}, req.epoch()); st) highest_epoch_ = req.epoch();
+  }
+  resp.set_highest_epoch(highest_epoch_);
+  resp.set_running(static_cast<std::uint32_t>(running_));
+  resp.set_now_us(now_us());
+  for (const auto& [k, v] : opt_.tags)
+    (*resp.mutable_tags())[k] = v;
+  for (const auto& [id, e] : launches_) {
+    auto* l = resp.add_launches();
+    l->set_execution_id(id);
+    l->set_job(e.rec.run().job().name());
+    l->set_state(e.rec.state());
+  }
+  return resp;
+}
+
+void agent::leader_changed() {
+  std::lock_guard lock(mu_);
+  kick_ = true;
+  cv_.notify_one();
+}
+
+// Persists what changed, sends the oldest events, forgets what the leader committed; on a
+// failure, backs off (100 ms doubling to 2 s) unless kicked by a leader change.
+void agent::report_loop() {
+  milliseconds backoff{0};
+  std::unique_lock lock(mu_);
+  while (true) {
+    if (backoff > milliseconds{0}) {
+      cv_.wait_for(lock, backoff, [&] { return stopping_ || kick_; });
+    } else {
+      cv_.wait(lock, [&] { return stopping_ || kick_ || !outbox_.empty() || !dirty_.empty(); });
+      if (!stopping_ && !kick_) {
+        // A short window gathers the events of runs that start or end together.
+        cv_.wait_for(lock, opt_.report_window, [&] { return stopping_; });
+      }
+    }
+    const bool last_round = stopping_;
+    kick_ = false;
+    std::vector<pb::AgentLaunch> put;
+    for (const auto& id : dirty_) {
+      if (auto it = launches_.find(id); it != launches_.end()) put.push_back(it->second.rec);
+    }
+    dirty_.clear();
+    pb::ReportRequest req;
+    req.set_node_name(opt_.node_name);
+    const std::size_t n = std::min(outbox_.size(), opt_.max_report_events);
+    for (std::size_t i = 0; i < n; ++i)
+      *req.add_events() = outbox_[i];
+    lock.unlock();
+    if (!put.empty()) {
+      if (auto st = store_->write(put, {}, 0); !st) spdlog::error("agent: {}", st.err().message);
+    }
+    base::status sent;
+    if (n > 0) sent = report_(req);
+    lock.lock();
+    if (n > 0 && sent) {
+      std::vector<std::string> forget;
+      for (std::size_t i = 0; i < n; ++i) {
+        const pb::RunEvent& ev = outbox_.front();
+        if (ev.state() != running) {
+          forget.push_back(ev.execution_id());
+          launches_.erase(ev.execution_id());
+          remember_locked(ev.execution_id());
+        }
+        outbox_.pop_front();
+      }
+      backoff = milliseconds{0};
+      if (!forget.empty()) {
+        lock.unlock();
+        if (auto st = store_->write({}, forget, 0); !st)
+          spdlog::error("agent: {}", st.err().message);
+        lock.lock();
+      }
+    } else if (n > 0) {
+      spdlog::debug("agent: report of {} events not accepted: {}", n,
+                    sent ? "" : sent.err().message);
+      backoff = backoff == milliseconds{0} ? milliseconds{100}
+                                           : std::min(backoff * 2, milliseconds{2000});
+    }
+    if (last_round) return;
+  }
+}
+
+void agent::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (reporter_.joinable()) reporter_.join();
+  std::vector<exec::run_id> going;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, e] : launches_)
+      if (e.rec.state() != finished && e.rec.state() != armed && e.rid.value() != 0)
+        going.push_back(e.rid);
+  }
+  // Runs still going are stopped; their results stay in the store for the next start.
+  for (auto rid : going)
+    runner_.stop(rid);
+}
+
+std::uint64_t agent::highest_epoch() const {
+  std::lock_guard lock(mu_);
+  return highest_epoch_;
+}
+
+std::size_t agent::running() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
+
+std::size_t agent::unreported() const {
+  std::lock_guard lock(mu_);
+  return outbox_.size();
+}
+
+}  // namespace sundial::agent
