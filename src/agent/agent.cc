@@ -203,6 +203,7 @@ pb::DispatchResponse agent::dispatch(const pb::DispatchRequest& req) {
       for (const auto& run : req.runs()) {
         auto* ack = resp.add_acks();
         ack->set_execution_id(run.execution_id());
+        ack->set_job(run.job().name());
         ack->set_outcome("stale_epoch");
         ack->set_error(fmt::format("epoch {} is lower than {}, the newest leader's", req.epoch(),
                                    highest_epoch_));
@@ -214,6 +215,7 @@ pb::DispatchResponse agent::dispatch(const pb::DispatchRequest& req) {
     for (const auto& run : req.runs()) {
       auto* ack = resp.add_acks();
       ack->set_execution_id(run.execution_id());
+      ack->set_job(run.job().name());
       if (is_known_locked(run.execution_id())) {
         auto it = launches_.find(run.execution_id());
         ack->set_outcome("duplicate");

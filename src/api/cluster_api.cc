@@ -257,16 +257,6 @@ void register_cluster_routes(http_server& server, raft_node::node& node, state::
     return json_ok(404, json{{"leader", false}, {"message", "Node is not a leader"}});
   });
 
-  server.route("GET", "/v1/busy", [](const request&) {
-    // TODO(scheduler issue, the one after issue 5 "Replicated job store, Dkron-compatible REST
-    // API and CLI"): answer the running executions (no finished_at) across the cluster. Nothing
-    // runs yet, and job_store can only find them by reading every job's whole history, so this
-    // waits for the scheduler's index of running executions.
-    auto r = json_ok(200, json::array());
-    r.headers.emplace_back("X-Total-Count", "0");
-    return r;
-  });
-
   server.route(
       "POST", "/v1/leave", [c](const request&) { return leave(*c); }, route_kind::blocking);
 

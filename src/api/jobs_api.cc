@@ -5,6 +5,8 @@
 #include "api/answers.h"
 #include "api/job_json.h"
 #include "api/restore_api.h"
+#include "base/launch_id.h"
+#include "state/execution_lifecycle.h"
 #include "state/job_rules.h"
 
 namespace sundial::api {
@@ -75,12 +77,97 @@ base::result<std::optional<std::uint64_t>> query_number(const request& req, cons
   return std::optional<std::uint64_t>{*v};
 }
 
-// Run-now needs the scheduler (next issue): 404 for an unknown job, else 501.
-response run_now(context& c, const std::string& name) {
+// A launch of `name` now (run-now, ?runoncreate): an intent with no target, which the
+// leader's scheduler places and dispatches once it is committed (SEMANTICS.md "Launches").
+pb::LaunchBatch run_now_intent(const std::string& name, std::int64_t now_us) {
+  pb::LaunchBatch b;
+  b.set_now_us(now_us);
+  auto* in = b.add_intents();
+  in->set_job(name);
+  in->set_slot_us(now_us);
+  in->set_launch_id(base::make_launch_id(name, now_us, 1));
+  in->set_trigger("run_now");
+  in->set_scheduled(false);
+  return b;
+}
+
+// POST /v1/jobs/{job} (Dkron: 202 with the job) and POST /v1/jobs/{job}/run (202 with the
+// executions it created, so a client can follow them from pending to their end).
+void run_now(context& c, const std::string& name, bool dkron_answer, responder reply) {
   auto j = c.jobs.get(name);
-  if (j && !*j) return json_error(404, "job " + name + " does not exist");
-  return json_error(501,
-                    "running a job now needs the scheduler, which this version does not have yet");
+  if (!j) return reply.send(error_answer(j.err()));
+  if (!*j) return reply.send(json_error(404, "job " + name + " does not exist"));
+  pb::Job job = **j;
+  const pb::LaunchBatch b = run_now_intent(name, c.opt.now_us());
+  c.node.propose(
+      state::encode_command(state::job_command::launch_batch, b), c.opt.write_timeout,
+      when_committed(std::move(reply), c.kv,
+                     [dkron_answer, job = std::move(job), name](const auto& r) -> response {
+                       const auto o = state::decode_outcome(r.result);
+                       if (!o.ok) return json_error(http_status(o.code), o.message);
+                       if (!o.batch || o.batch->created_size() == 0) {
+                         const std::string why = o.batch && o.batch->refused_size() > 0
+                                                     ? o.batch->refused(0)
+                                                     : "the launch was not created";
+                         return json_error(409, why);
+                       }
+                       response answer;
+                       if (dkron_answer) {
+                         answer = json_ok(202, job_to_json(job));
+                       } else {
+                         json ids = json::array();
+                         for (const auto& id : o.batch->created())
+                           ids.push_back(id);
+                         answer = json_ok(202, json{{"job", name}, {"executions", ids}});
+                       }
+                       answer.headers.emplace_back(
+                           "Location", "/v1/jobs/" + name + "/executions/" + o.batch->created(0));
+                       return answer;
+                     }));
+}
+
+// POST /v1/jobs/{job}/executions/{id}/stop: the record enters stopping; the leader stops the
+// process group (SIGTERM, SIGKILL after the grace) and records stopped. 202 with the record.
+void stop_execution(context& c, const std::string& name, const std::string& id,
+                    responder reply) {
+  auto e = c.jobs.execution(name, id);
+  if (!e) return reply.send(error_answer(e.err()));
+  if (!*e) return reply.send(json_error(404, "execution " + id + " of job " + name + " not found"));
+  const auto st = state::parse_exec_state((*e)->state());
+  if (st && state::is_final(*st)) {
+    return reply.send(json_error(
+        409, "execution " + id + " has already ended (" + (*e)->state() + "); nothing to stop"));
+  }
+  pb::ExecutionUpdates u;
+  u.set_now_us(c.opt.now_us());
+  auto* x = u.add_updates();
+  x->set_job(name);
+  x->set_id(id);
+  x->set_state("stopping");
+  x->set_error("stopped by request");
+  c.node.propose(
+      state::encode_command(state::job_command::execution_updates, u), c.opt.write_timeout,
+      when_committed(std::move(reply), c.kv, [&c, name, id](const auto& r) -> response {
+        const auto o = state::decode_outcome(r.result);
+        if (!o.ok) return json_error(http_status(o.code), o.message);
+        if (o.batch && o.batch->refused_size() > 0) return json_error(409, o.batch->refused(0));
+        auto now = c.jobs.execution(name, id);
+        if (!now || !*now) return json_error(404, "execution " + id + " not found");
+        return json_ok(202, execution_to_json(**now));
+      }));
+}
+
+// GET /v1/busy (Dkron): the executions running now, on every node.
+response busy(context& c) {
+  auto active = c.jobs.active();
+  if (!active) return error_answer(active.err());
+  json out = json::array();
+  for (const auto& a : *active) {
+    if (a.state != "running" && a.state != "stopping") continue;
+    auto e = c.jobs.execution(a.job, a.id);
+    if (e && *e) out.push_back(execution_to_json(**e));
+  }
+  return with_total(json_ok(200, out), out.size());
 }
 
 // _order=ASC|DESC (either case); empty or absent keeps `descending`.
@@ -105,12 +192,7 @@ std::optional<response> refuse_if_paused(const context& c) {
 
 void create_or_replace(context& c, const request& req, const std::string& path_name,
                        responder reply) {
-  if (req.query.count("runoncreate") && truthy(req.query.at("runoncreate"))) {
-    return reply.send(
-        json_error(501,
-                   "runoncreate needs the scheduler, which this version does not have yet; "
-                   "nothing was created"));
-  }
+  const bool run_after = req.query.count("runoncreate") && truthy(req.query.at("runoncreate"));
   auto body = parse_body(req);
   if (!body) return reply.send(error_answer(body.err()));
   auto job = job_from_json(*body);
@@ -129,7 +211,33 @@ void create_or_replace(context& c, const request& req, const std::string& path_n
   pb::SetJob cmd;
   *cmd.mutable_job() = std::move(job).value();
   cmd.set_now_us(c.opt.now_us());
-  c.propose(state::job_command::set_job, cmd, 201, std::move(reply));
+  if (!run_after) return c.propose(state::job_command::set_job, cmd, 201, std::move(reply));
+  // ?runoncreate=true (Dkron): the job is saved, then launched once; 201 with the job after
+  // both committed.
+  const std::string name = cmd.job().name();
+  auto shared = std::make_shared<responder>(std::move(reply));
+  c.node.propose(
+      state::encode_command(state::job_command::set_job, cmd), c.opt.write_timeout,
+      [&c, shared, name](raft_node::proposal_result r) {
+        const auto o = state::decode_outcome(r.result);
+        if (r.status != raft_node::outcome::committed || !o.ok) {
+          when_committed(std::move(*shared), c.kv, [](const auto& x) -> response {
+            const auto oo = state::decode_outcome(x.result);
+            return json_error(http_status(oo.code), oo.message);
+          })(std::move(r));
+          return;
+        }
+        json saved = o.job ? job_to_json(*o.job) : json::object();
+        c.node.propose(state::encode_command(state::job_command::launch_batch,
+                                             run_now_intent(name, c.opt.now_us())),
+                       c.opt.write_timeout,
+                       when_committed(std::move(*shared), c.kv,
+                                      [saved](const auto& x) -> response {
+                                        const auto oo = state::decode_outcome(x.result);
+                                        if (!oo.ok) return json_error(http_status(oo.code), oo.message);
+                                        return json_ok(201, saved);
+                                      }));
+      });
 }
 
 response list_jobs(context& c, const request& req) {
@@ -225,7 +333,7 @@ void job_routes(context& c, std::shared_ptr<const request> rq, responder reply) 
       cmd.set_name(name);
       return c.propose(state::job_command::delete_job, cmd, 200, std::move(reply));
     }
-    if (m == "POST") return reply.send(run_now(c, name));
+    if (m == "POST") return run_now(c, name, true, std::move(reply));
     return reply.send(json_error(405, m + " is not allowed on /v1/jobs/{job}"));
   }
   if (tail == "toggle") {
@@ -237,7 +345,7 @@ void job_routes(context& c, std::shared_ptr<const request> rq, responder reply) 
   }
   if (tail == "run") {
     if (m != "POST") return reply.send(json_error(405, "use POST to run a job"));
-    return reply.send(run_now(c, name));
+    return run_now(c, name, false, std::move(reply));
   }
   if (tail == "executions") {
     if (m == "DELETE") {
@@ -248,6 +356,12 @@ void job_routes(context& c, std::shared_ptr<const request> rq, responder reply) 
     if (m != "GET") return reply.send(json_error(405, m + " is not allowed on executions"));
     return c.read(req, std::move(reply),
                   [&c, rq, name]() { return list_executions(c, *rq, name); });
+  }
+  if (tail.rfind("executions/", 0) == 0 && tail.size() > 16 &&
+      tail.compare(tail.size() - 5, 5, "/stop") == 0) {
+    if (m != "POST") return reply.send(json_error(405, "use POST to stop an execution"));
+    const std::string id = tail.substr(11, tail.size() - 11 - 5);
+    return stop_execution(c, name, id, std::move(reply));
   }
   if (tail.rfind("executions/", 0) == 0 && m == "GET") {
     const std::string id = tail.substr(std::string("executions/").size());
@@ -281,6 +395,9 @@ void register_job_routes(http_server& server, raft_node::node& node, state::kv_s
     });
   }
   register_restore_route(server, node, kv, jobs, c->opt);
+  server.route_async("GET", "/v1/busy", [c](request&& req, responder reply) {
+    c->read(req, std::move(reply), [c] { return busy(*c); });
+  });
   server.route_async("GET", "/v1/pause", [c](request&& req, responder reply) {
     c->read(req, std::move(reply), [c] {
       return json_ok(200, json{{"paused", c->jobs.paused()}});

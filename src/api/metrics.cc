@@ -42,6 +42,13 @@ struct metrics::impl {
   prometheus::Family<prometheus::Counter>& timeouts;
   prometheus::Counter& streams_dropped;
   prometheus::Counter& internal_errors;
+  prometheus::Histogram& lateness;
+  prometheus::Family<prometheus::Counter>& launches;
+  prometheus::Counter& missed;
+  prometheus::Counter& caught_up;
+  prometheus::Counter& lost;
+  prometheus::Gauge& running;
+  std::function<std::uint64_t()> running_count;
   std::function<std::uint64_t()> internal_error_count;  // the HTTP server's guard
   std::uint64_t internal_errors_counted = 0;            // under render_mu
 
@@ -103,7 +110,39 @@ struct metrics::impl {
                                   "(an unexpected exception or a lost answer; each has an "
                                   "incident id in the log). Stays 0 whatever clients send.")
                             .Register(registry)
-                            .Add({})) {}
+                            .Add({})),
+        lateness(prometheus::BuildHistogram()
+                     .Name("sundial_fire_lateness_seconds")
+                     .Help("From an armed run's scheduled instant to its process start, on the "
+                           "agent that ran it.")
+                     .Register(registry)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{
+                                  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+        launches(prometheus::BuildCounter()
+                     .Name("sundial_launches_total")
+                     .Help("Launches by outcome, counted on the leader: journaled (intents "
+                           "committed through Raft), skipped (overlap), failed (no node).")
+                     .Register(registry)),
+        missed(prometheus::BuildCounter()
+                   .Name("sundial_missed_slots_total")
+                   .Help("Slots that passed without a leader and were skipped by their job's "
+                         "misfire policy or catch-up window.")
+                   .Register(registry)
+                   .Add({})),
+        caught_up(prometheus::BuildCounter()
+                      .Name("sundial_caught_up_slots_total")
+                      .Help("Missed slots run (or merged into a run) by their misfire policy.")
+                      .Register(registry)
+                      .Add({})),
+        lost(prometheus::BuildCounter()
+                 .Name("sundial_lost_runs_total")
+                 .Help("Runs declared lost because their node stopped answering or did not "
+                       "know them.")
+                 .Register(registry)
+                 .Add({})),
+        running(gauge("sundial_running_executions",
+                      "Processes of job runs this node's agent is running now.")) {}
 
   prometheus::Gauge& gauge(const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
@@ -165,8 +204,29 @@ void metrics::observe_leader(const raft_node::node_status& s) {
   impl_->leader_changes.Increment();
 }
 
+void metrics::observe_lateness(double seconds) {
+  impl_->lateness.Observe(seconds);
+}
+void metrics::count_launches(std::string_view outcome, std::uint64_t n) {
+  impl_->launches.Add({{"outcome", std::string(outcome)}}).Increment(static_cast<double>(n));
+}
+void metrics::count_missed(std::uint64_t n) {
+  impl_->missed.Increment(static_cast<double>(n));
+}
+void metrics::count_caught_up(std::uint64_t n) {
+  impl_->caught_up.Increment(static_cast<double>(n));
+}
+void metrics::count_lost(std::uint64_t n) {
+  impl_->lost.Increment(static_cast<double>(n));
+}
+void metrics::set_running_count(std::function<std::uint64_t()> f) {
+  std::lock_guard lock(impl_->render_mu);
+  impl_->running_count = std::move(f);
+}
+
 std::string metrics::render(const raft_node::node_status& s) {
   std::lock_guard lock(impl_->render_mu);
+  if (impl_->running_count) impl_->running.Set(static_cast<double>(impl_->running_count()));
   impl_->term.Set(static_cast<double>(s.term.value()));
   impl_->commit.Set(static_cast<double>(s.commit.value()));
   impl_->applied.Set(static_cast<double>(s.applied.value()));
@@ -191,6 +251,8 @@ void register_metrics(http_server& server, raft_node::node& node, metrics& m) {
     m.impl_->refused.Add({{"reason", reason}});
   for (const char* phase : {"header", "body", "idle"})
     m.impl_->timeouts.Add({{"phase", phase}});
+  for (const char* outcome : {"journaled", "skipped", "failed"})
+    m.impl_->launches.Add({{"outcome", outcome}});
   m.impl_->internal_error_count = [&server] { return server.internal_errors(); };
   node.on_leader_change([&m](const raft_node::node_status& s) { m.observe_leader(s); });
   server.route("GET", "/metrics", [&m, &node](const request&) {

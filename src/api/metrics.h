@@ -4,6 +4,7 @@
 // latency and HTTP requests. docs/architecture.md ("Observability") says what each one means.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,16 @@ class metrics {
   // in which this node learns of a leader, so losing sight of a leader and finding the same
   // one again in the same term is not a change.
   void observe_leader(const raft_node::node_status& s);
+  // Scheduling (SEMANTICS.md; docs/architecture.md "Observability"): an armed run's lateness
+  // (its instant to its process start), launches by outcome, missed (skipped) and caught-up
+  // slots, runs lost with their node; the running count is read at scrape time.
+  void observe_lateness(double seconds);
+  void count_launches(std::string_view outcome, std::uint64_t n);
+  void count_missed(std::uint64_t n);
+  void count_caught_up(std::uint64_t n);
+  void count_lost(std::uint64_t n);
+  void set_running_count(std::function<std::uint64_t()> f);
+
   // Every metric as exposition text, with the Raft gauges taken from `s`.
   std::string render(const raft_node::node_status& s);
 

@@ -7,6 +7,7 @@
 #include "scheduler/job_timing.h"
 #include "scheduler/targets.h"
 #include "state.pb.h"
+#include "state/execution_lifecycle.h"
 
 namespace sundial::scheduler {
 

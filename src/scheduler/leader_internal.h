@@ -37,6 +37,7 @@ struct node_state {
   node_view view;
   std::int64_t last_ok_us = 0;      // last status answer (leader's clock)
   std::int64_t first_fail_us = 0;   // first failure since the last answer; 0: none
+  std::int64_t last_asked_us = 0;
   bool asking = false;
 };
 

@@ -96,6 +96,7 @@ void leader::impl::fire_due(std::int64_t now) {
         if (od.action == overlap_action::skip) {
           spdlog::info("scheduler: job {} slot skipped: {}", job.name(), od.reason);
           ++skipped;
+          if (metrics.launches) metrics.launches("skipped", 1);
           return;
         }
         for (const auto& id : od.to_stop) {

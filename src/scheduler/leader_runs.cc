@@ -142,6 +142,7 @@ void leader::impl::place(tracked_run& r) {
       x->set_state("failed");
       x->set_error(choice ? "no node to run it on" : choice.err().message);
       r.state = exec_state::failed;
+      if (metrics.launches) metrics.launches("failed", 1);
       propose_updates(std::move(u), {});
       return;
     }
@@ -200,32 +201,29 @@ void leader::impl::dispatch(std::vector<tracked_run*> list) {
                       state::pb::ExecutionUpdates u;
                       u.set_now_us(now_us());
                       for (const auto& ack : a->acks()) {
-                        auto it = runs.find(key("", ""));
-                        (void)it;
-                        for (auto& [k, r] : runs) {
-                          if (r.id != ack.execution_id() || r.node != node_name) continue;
-                          if (ack.outcome() == "stale_epoch") {
-                            spdlog::warn("scheduler: {} refused term {}: {}", node_name, term,
-                                         ack.error());
-                          } else if (ack.outcome() == "refused") {
-                            auto* x = u.add_updates();
-                            x->set_job(r.job);
-                            x->set_id(r.id);
-                            x->set_state(r.state == exec_state::pending ? "failed" : "failed");
-                            x->set_error(ack.error());
-                            x->set_epoch(term);
-                            r.state = exec_state::failed;
-                          } else if (r.state == exec_state::pending && !r.ack_proposed) {
-                            auto* x = u.add_updates();
-                            x->set_job(r.job);
-                            x->set_id(r.id);
-                            x->set_state("dispatched");
-                            x->set_node_name(node_name);
-                            x->set_epoch(term);
-                            r.ack_proposed = true;
-                            r.state = exec_state::dispatched;
-                          }
-                          break;
+                        auto it = runs.find(key(ack.job(), ack.execution_id()));
+                        if (it == runs.end() || it->second.node != node_name) continue;
+                        tracked_run& r = it->second;
+                        if (ack.outcome() == "stale_epoch") {
+                          spdlog::warn("scheduler: {} refused term {}: {}", node_name, term,
+                                       ack.error());
+                        } else if (ack.outcome() == "refused") {
+                          auto* x = u.add_updates();
+                          x->set_job(r.job);
+                          x->set_id(r.id);
+                          x->set_state("failed");
+                          x->set_error(ack.error());
+                          x->set_epoch(term);
+                          r.state = exec_state::failed;
+                        } else if (r.state == exec_state::pending && !r.ack_proposed) {
+                          auto* x = u.add_updates();
+                          x->set_job(r.job);
+                          x->set_id(r.id);
+                          x->set_state("dispatched");
+                          x->set_node_name(node_name);
+                          x->set_epoch(term);
+                          r.ack_proposed = true;
+                          r.state = exec_state::dispatched;
                         }
                       }
                       if (u.updates_size() > 0) propose_updates(std::move(u), {});
@@ -351,10 +349,7 @@ void leader::impl::poll_nodes(std::int64_t now) {
   for (const auto& name : current) {
     node_state& n = nodes[name];
     n.view.name = name;
-    if (n.asking) continue;
-    const std::int64_t last = std::max(n.last_ok_us, n.first_fail_us);
-    if (last > 0 && now - last < interval && n.first_fail_us == 0) continue;
-    if (n.first_fail_us > 0 && now - n.last_asked_us < interval) continue;
+    if (n.asking || (n.last_asked_us > 0 && now - n.last_asked_us < interval)) continue;
     n.asking = true;
     n.last_asked_us = now;
     agent::pb::StatusRequest req;

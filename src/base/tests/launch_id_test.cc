@@ -1,13 +1,13 @@
 // Launch ids: fixed values (a change of algorithm breaks this test on purpose: ids are
 // idempotency keys that must agree across nodes and releases), distinct inputs, and
 // execution ids.
-#include "scheduler/launch_id.h"
+#include "base/launch_id.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
-namespace sundial::scheduler {
+namespace sundial::base {
 namespace {
 
 TEST(launch_id, pinned_values) {
@@ -50,4 +50,4 @@ TEST(execution_id, is_the_launch_id_for_one_target_else_indexed) {
 }
 
 }  // namespace
-}  // namespace sundial::scheduler
+}  // namespace sundial::base
