@@ -55,31 +55,30 @@ void unique_fd::reset(int fd) {
   fd_ = fd;
 }
 
-launch_plan launch_plan::from(const shell_spec& spec) {
-  SUNDIAL_ASSERT(!spec.argv.empty(), "a shell_spec names a program (shell_spec_from_config)");
-  launch_plan plan;
-  plan.argv_ = spec.argv;
-  plan.cwd_ = spec.cwd;
-  // Later entries win: drop an inherited or earlier variable that a later spec entry sets.
+launch_plan::launch_plan(shell_spec&& spec)
+    : argv_(std::move(spec.argv)), env_(std::move(spec.env)), cwd_(std::move(spec.cwd)) {
+  SUNDIAL_ASSERT(!argv_.empty(), "a shell_spec names a program (shell_spec_from_config)");
+  for (const auto& a : argv_)
+    argv_ptrs_.push_back(a.c_str());
+  argv_ptrs_.push_back(nullptr);
+}
+
+std::vector<const char*> launch_plan::envp() const {
   const auto overridden = [&](std::string_view key, std::size_t from) {
-    for (std::size_t i = from; i < spec.env.size(); ++i) {
-      if (env_key(spec.env[i]) == key) return true;
+    for (std::size_t i = from; i < env_.size(); ++i) {
+      if (env_key(env_[i]) == key) return true;
     }
     return false;
   };
+  std::vector<const char*> out;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (!overridden(env_key(*e), 0)) plan.env_.emplace_back(*e);
+    if (!overridden(env_key(*e), 0)) out.push_back(*e);
   }
-  for (std::size_t i = 0; i < spec.env.size(); ++i) {
-    if (!overridden(env_key(spec.env[i]), i + 1)) plan.env_.push_back(spec.env[i]);
+  for (std::size_t i = 0; i < env_.size(); ++i) {
+    if (!overridden(env_key(env_[i]), i + 1)) out.push_back(env_[i].c_str());
   }
-  for (const auto& a : plan.argv_)
-    plan.argv_ptrs_.push_back(a.c_str());
-  plan.argv_ptrs_.push_back(nullptr);
-  for (const auto& e : plan.env_)
-    plan.env_ptrs_.push_back(e.c_str());
-  plan.env_ptrs_.push_back(nullptr);
-  return plan;
+  out.push_back(nullptr);
+  return out;
 }
 
 base::result<child_process> spawn_child(const launch_plan& plan) {
@@ -114,9 +113,13 @@ base::result<child_process> spawn_child(const launch_plan& plan) {
   posix_spawn_file_actions_addclosefrom_np(&o.actions, STDERR_FILENO + 1);
   if (!plan.cwd().empty()) posix_spawn_file_actions_addchdir_np(&o.actions, plan.cwd().c_str());
 
+  // The common case (no env entries) passes environ itself and builds nothing.
+  std::vector<const char*> env;
+  if (!plan.inherits_environment()) env = plan.envp();
+  char* const* envp = env.empty() ? environ : const_cast<char* const*>(env.data());
   pid_t pid = -1;
   const int err =
-      ::posix_spawnp(&pid, plan.program().c_str(), &o.actions, &o.attr, plan.argv(), plan.envp());
+      ::posix_spawnp(&pid, plan.program().c_str(), &o.actions, &o.attr, plan.argv(), envp);
   child_process child;
   child.started_at =
       std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());

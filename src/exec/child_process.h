@@ -33,15 +33,14 @@ class unique_fd {
   int fd_ = -1;
 };
 
-// Everything posix_spawn needs that does not depend on the moment of the launch, built ahead of
-// time (on the caller's thread for an armed launch) so that the instant itself costs only the
-// spawn.
+// What to exec, taken from a shell_spec ahead of time (on the caller's thread for an armed
+// launch), so that the instant itself costs only the spawn. The environment is resolved at the
+// spawn: the `environ` of that moment with the spec's entries applied.
 class launch_plan {
  public:
-  // Copies argv and builds the environment: the current `environ` with spec.env applied.
-  static launch_plan from(const shell_spec& spec);
+  explicit launch_plan(shell_spec&& spec);
 
-  // Move-only: the pointer arrays point into the strings, which a vector's move leaves in place.
+  // Move-only: the argv pointers point into the strings, which a vector's move leaves in place.
   launch_plan(launch_plan&&) = default;
   launch_plan& operator=(launch_plan&&) = default;
   launch_plan(const launch_plan&) = delete;
@@ -50,15 +49,15 @@ class launch_plan {
   const std::string& program() const { return argv_.front(); }
   const std::string& cwd() const { return cwd_; }
   char* const* argv() const { return const_cast<char* const*>(argv_ptrs_.data()); }
-  char* const* envp() const { return const_cast<char* const*>(env_ptrs_.data()); }
+  // `environ` with the spec's entries applied (a later entry wins over an earlier or inherited
+  // one of the same name); pointers into both, valid until environ or the plan changes.
+  std::vector<const char*> envp() const;
+  bool inherits_environment() const { return env_.empty(); }
 
  private:
-  launch_plan() = default;
-
   std::vector<std::string> argv_;
   std::vector<std::string> env_;
   std::vector<const char*> argv_ptrs_;  // into argv_, null-terminated
-  std::vector<const char*> env_ptrs_;   // into env_, null-terminated
   std::string cwd_;
 };
 

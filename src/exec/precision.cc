@@ -14,6 +14,7 @@ namespace sundial::exec {
 
 bool make_thread_precise(int rt_priority) {
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  if (rt_priority <= 0) return false;  // asked not to
   sched_param param{};
   param.sched_priority = rt_priority;
   // sched_setscheduler on the thread id (Linux schedules threads) rather than

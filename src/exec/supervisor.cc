@@ -32,10 +32,10 @@ base::status check_spec(const shell_spec& spec) {
 
 std::unique_ptr<detail::run> process_run(shell_spec spec, run_callbacks cb) {
   auto r = std::make_unique<detail::run>();
-  r->plan.emplace(launch_plan::from(spec));
   r->timeout = spec.timeout;
   r->kill_grace = spec.kill_grace;
   r->tail = output_tail(spec.output_limit);
+  r->plan.emplace(std::move(spec));
   r->cb = std::move(cb);
   return r;
 }

@@ -77,7 +77,7 @@ class supervisor {
     // Runs and calls waiting for their instant; spawn_at()/call_at() beyond it are refused.
     std::size_t max_armed = 100000;
     // SCHED_FIFO priority tried for the loop thread (low: above ordinary work, below the
-    // kernel's own real-time threads).
+    // kernel's own real-time threads); 0: do not try.
     int rt_priority = 5;
   };
 
@@ -90,12 +90,15 @@ class supervisor {
   supervisor& operator=(const supervisor&) = delete;
 
   // Starts the process as soon as the loop thread gets to it. Thread-safe. Refused
-  // (unavailable) after shutdown() and at max_running; a refused run calls nothing.
+  // (unavailable) after shutdown() and at max_running; a refused run calls nothing. A running
+  // process holds two descriptors (its output pipe and pidfd): RLIMIT_NOFILE must allow
+  // twice max_running, or spawns beyond it end as spawn_failed ("Too many open files").
   base::result<run_id> spawn(shell_spec spec, run_callbacks cb);
   // An armed launch: starts the process at the wall-clock instant `at` (an instant already
-  // past starts it at once). The argv and environment are prepared now, so the instant costs
-  // only the timer's wake-up and the spawn. If the system clock is stepped, the instant stays
-  // a wall-clock one: a forward step past it fires it at once, a backward step delays it.
+  // past starts it at once). The instant costs only the timer's wake-up and the spawn (the
+  // child's environment is the supervisor's environ of that moment plus spec.env). If the system
+  // clock is stepped, the instant stays a wall-clock one: a forward step past it fires it at once,
+  // a backward step delays it.
   base::result<run_id> spawn_at(base::wall_time at, shell_spec spec, run_callbacks cb);
   // Calls fn on the loop thread at `at`, on the same timer: for executors that are not
   // processes. cancel() applies; shutdown() drops calls that have not happened.

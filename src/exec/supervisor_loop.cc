@@ -55,12 +55,6 @@ base::wall_time wall_now() {
   return std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
 }
 
-std::string describe(std::chrono::nanoseconds d) {
-  if (d % 1s == 0ns) return fmt::format("{}s", d / 1s);
-  if (d % 1ms == 0ns) return fmt::format("{}ms", d / 1ms);
-  return fmt::format("{:.6f}s", std::chrono::duration<double>(d).count());
-}
-
 class loop_runner {
  public:
   explicit loop_runner(supervisor::state& s) : s_(s), buf_(new char[read_chunk]) {}
@@ -92,7 +86,6 @@ class loop_runner {
   // Reports the run (for a run that never started: outcome `unstarted` with error `note`),
   // releases everything it holds and forgets it. `r` must not be used afterwards.
   void finish(run& r, std::string note = {}, outcome unstarted = outcome::stopped);
-  run_result result_of(run& r, std::string note, outcome unstarted);
   void settle(run& r);
 
   bool watch(int fd, std::uint64_t id, std::uint64_t kind);
@@ -284,7 +277,7 @@ void loop_runner::on_deadline(std::uint64_t key) {
       if (r->started && !r->reaped) {
         signal_group(r->pid, SIGKILL);
         finish(*r, fmt::format("still running {} after SIGKILL at shutdown; left unreaped",
-                               describe(reap_bound)));
+                               detail::describe(reap_bound)));
       } else {
         finish(*r);
       }
@@ -418,53 +411,6 @@ void loop_runner::terminate(run& r, ending why, std::chrono::nanoseconds grace) 
   set_deadline(r, &run::kill_at, deadline_kill, s_.mono.now() + grace);
 }
 
-run_result loop_runner::result_of(run& r, std::string note, outcome unstarted) {
-  run_result res;
-  res.finished_at = wall_now();
-  if (!r.started) {
-    res.how = unstarted;
-    res.error = std::move(note);
-    res.started_at = r.started_at == base::wall_time{} ? res.finished_at : r.started_at;
-    return res;
-  }
-  res.started_at = r.started_at;
-  const int st = r.wait_status;
-  const bool known = r.reaped && !r.status_lost;
-  if (known && WIFEXITED(st)) res.exit_code = WEXITSTATUS(st);
-  if (known && WIFSIGNALED(st)) res.signal = WTERMSIG(st);
-  const std::string kill =
-      r.sigkill_sent ? fmt::format(", SIGKILL after {}", describe(r.grace_used)) : std::string();
-  switch (r.end) {
-    case ending::none:
-      res.how = !known || WIFEXITED(st) ? outcome::exited : outcome::signaled;
-      if (r.status_lost) {
-        res.error = "its exit status was collected elsewhere in the agent (waitpid(-1)?)";
-      }
-      break;
-    case ending::timed_out:
-      res.how = outcome::timed_out;
-      res.error = fmt::format("timed out after {}: SIGTERM to the process group{}",
-                              describe(r.timeout), kill);
-      break;
-    case ending::stopped:
-      res.how = outcome::stopped;
-      res.error = fmt::format("stopped: SIGTERM to the process group{}", kill);
-      break;
-    case ending::shutdown:
-      res.how = outcome::stopped;
-      res.error = fmt::format("the supervisor shut down: SIGTERM to the process group{}", kill);
-      break;
-  }
-  if (!note.empty()) res.error = res.error.empty() ? std::move(note) : res.error + "; " + note;
-  const auto tv = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-  res.cpu_seconds = tv(r.usage.ru_utime) + tv(r.usage.ru_stime);
-  res.max_rss_bytes = static_cast<std::uint64_t>(r.usage.ru_maxrss) * 1024;
-  res.output = r.tail.str();
-  res.output_truncated = r.tail.truncated();
-  res.output_bytes = r.tail.total();
-  return res;
-}
-
 void loop_runner::finish(run& r, std::string note, outcome unstarted) {
   clear_deadline(r, &run::timeout_at, deadline_timeout);
   clear_deadline(r, &run::kill_at, deadline_kill);
@@ -478,7 +424,7 @@ void loop_runner::finish(run& r, std::string note, outcome unstarted) {
   SUNDIAL_ASSERT(it != s_.runs.end(), "a run is finished once");
   graveyard_.push_back(std::move(it->second));
   s_.runs.erase(it);
-  if (!r.is_call) r.cb.on_finished(result_of(r, std::move(note), unstarted));
+  if (!r.is_call) r.cb.on_finished(detail::report(r, std::move(note), unstarted));
 }
 
 void loop_runner::settle(run& r) {

@@ -78,6 +78,13 @@ struct run {
   deadline_timer::instant drain_at{0};
 };
 
+// "30s", "250ms", "0.000500s": durations in messages for people.
+std::string describe(std::chrono::nanoseconds d);
+// The result of a finished run: for one that never started, outcome `unstarted` with error
+// `note`; otherwise from its wait status, rusage, output tail and what the supervisor did to
+// it, with `note` appended to the error.
+run_result report(const run& r, std::string note, outcome unstarted);
+
 }  // namespace detail
 
 struct supervisor::state {
