@@ -27,9 +27,9 @@ std::int64_t now_us() {
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-constexpr std::string_view armed = "armed";
-constexpr std::string_view running = "running";
-constexpr std::string_view finished = "finished";
+constexpr std::string_view armed_state = "armed";
+constexpr std::string_view running_state = "running";
+constexpr std::string_view finished_state = "finished";
 
 // The final lifecycle state of a result (state/execution_lifecycle.h names).
 std::string_view final_state(const exec::run_result& r) {
@@ -143,11 +143,11 @@ base::status agent::recover() {
     const std::string id = rec.run().execution_id();
     entry& e = launches_[id];
     e.rec = std::move(rec);
-    if (e.rec.state() == finished) {
+    if (e.rec.state() == finished_state) {
       outbox_.push_back(e.rec.result());
       continue;
     }
-    if (e.rec.state() == running) {
+    if (e.rec.state() == running_state) {
       const int pgid = e.rec.pgid();
       if (pgid > 0 && e.rec.pid_start_ticks() != 0 &&
           process_start_ticks(pgid) == e.rec.pid_start_ticks()) {
@@ -219,14 +219,14 @@ pb::DispatchResponse agent::dispatch(const pb::DispatchRequest& req) {
       if (is_known_locked(run.execution_id())) {
         auto it = launches_.find(run.execution_id());
         ack->set_outcome("duplicate");
-        ack->set_state(std::string(it == launches_.end() ? finished : it->second.rec.state()));
+        ack->set_state(std::string(it == launches_.end() ? finished_state : std::string_view(it->second.rec.state())));
         continue;
       }
       ack->set_outcome("accepted");
-      ack->set_state(std::string(armed));
+      ack->set_state(std::string(armed_state));
       pb::AgentLaunch rec;
       *rec.mutable_run() = run;
-      rec.set_state(std::string(armed));
+      rec.set_state(std::string(armed_state));
       fresh.push_back(rec);
       launches_[run.execution_id()].rec = std::move(rec);
       to_arm.push_back(run);
@@ -289,10 +289,10 @@ void agent::on_started(const std::string& id, int pid, base::wall_time at) {
   const std::int64_t at_us = to_us(at);
   if (opt_.observe_lateness && e.rec.run().run_at_us() > 0)
     opt_.observe_lateness(static_cast<double>(at_us - e.rec.run().run_at_us()) / 1e6);
-  e.rec.set_state(std::string(running));
+  e.rec.set_state(std::string(running_state));
   e.rec.set_pgid(pid);
   e.rec.set_pid_start_ticks(process_start_ticks(pid));
-  pb::RunEvent ev = event_for(e.rec.run(), running);
+  pb::RunEvent ev = event_for(e.rec.run(), running_state);
   ev.set_at_us(at_us);
   outbox_.push_back(std::move(ev));
   dirty_.insert(id);
@@ -305,7 +305,7 @@ void agent::on_finished(const std::string& id, exec::run_result r) {
   auto it = launches_.find(id);
   if (it == launches_.end()) return;
   entry& e = it->second;
-  if (e.rec.state() == running && running_ > 0) --running_;
+  if (e.rec.state() == running_state && running_ > 0) --running_;
   pb::RunEvent ev = event_for(e.rec.run(), final_state(r));
   ev.set_at_us(to_us(r.finished_at));
   ev.set_exit_code(r.exit_code);
@@ -320,7 +320,7 @@ void agent::on_finished(const std::string& id, exec::run_result r) {
 }
 
 void agent::finish_locked(entry& e, pb::RunEvent ev) {
-  e.rec.set_state(std::string(finished));
+  e.rec.set_state(std::string(finished_state));
   *e.rec.mutable_result() = ev;
   outbox_.push_back(std::move(ev));
   dirty_.insert(e.rec.run().execution_id());
@@ -337,7 +337,7 @@ pb::StopResponse agent::stop(const pb::StopRequest& req) {
       return resp;
     }
     auto it = launches_.find(req.execution_id());
-    if (it == launches_.end() || it->second.rec.state() == finished) return resp;
+    if (it == launches_.end() || it->second.rec.state() == finished_state) return resp;
     rid = it->second.rid;
   }
   if (rid.value() != 0) resp.set_found(runner_.stop(rid));
@@ -410,7 +410,7 @@ void agent::report_loop() {
       std::vector<std::string> forget;
       for (std::size_t i = 0; i < n; ++i) {
         const pb::RunEvent& ev = outbox_.front();
-        if (ev.state() != running) {
+        if (ev.state() != running_state) {
           forget.push_back(ev.execution_id());
           launches_.erase(ev.execution_id());
           remember_locked(ev.execution_id());
@@ -446,7 +446,7 @@ void agent::shutdown() {
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, e] : launches_)
-      if (e.rec.state() != finished && e.rec.state() != armed && e.rid.value() != 0)
+      if (e.rec.state() != finished_state && e.rec.state() != armed_state && e.rid.value() != 0)
         going.push_back(e.rid);
   }
   // Runs still going are stopped; their results stay in the store for the next start.

@@ -68,6 +68,13 @@ const http_flag http_flags[] = {
      [](server::server_options& o, std::int64_t v) {
        o.max_restore_bytes = static_cast<std::size_t>(v);
      }},
+    {"lookahead", value_kind::duration,
+     "launch intents are committed and armed on their agents this far ahead of each slot "
+     "(default 2s)",
+     [](server::server_options& o, std::int64_t v) { o.lookahead = std::chrono::milliseconds(v); }},
+    {"agent-ttl", value_kind::duration,
+     "a node that does not answer the leader this long has its runs declared lost (default 10s)",
+     [](server::server_options& o, std::int64_t v) { o.agent_ttl = std::chrono::milliseconds(v); }},
     {"http-stream-buffer-bytes", value_kind::count,
      "unsent bytes a streaming answer may queue before its reader is dropped (default 1048576)",
      set_count<&api::http_options::stream_buffer_bytes>},
@@ -108,6 +115,7 @@ struct agent_args {
   std::string log_level = "info";
   int tick_ms = 100;
   std::map<std::string, std::string> http_values;  // flag name -> text, as given
+  std::vector<std::string> tags;                   // --tag key=value, as given
 };
 
 // Values from a YAML file become the defaults; flags and SUNDIAL_* variables override them.
@@ -182,6 +190,18 @@ int run_agent(agent_args& a) {
       return 2;
     }
   }
+  for (const auto& t : a.tags) {
+    const auto eq = t.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "error: --tag \"" << t << "\" is not key=value\n";
+      return 2;
+    }
+    if (t.substr(0, eq) == "role") {
+      std::cerr << "error: --tag role is reserved (servers carry role=sundial)\n";
+      return 2;
+    }
+    a.opt.tags[t.substr(0, eq)] = t.substr(eq + 1);
+  }
   if (a.opt.http.threads > 64) {
     std::cerr << "error: --http-threads must be 1-64\n";
     return 2;
@@ -203,7 +223,7 @@ int run_agent(agent_args& a) {
       hp && hp->first.rfind("127.", 0) != 0 && hp->first != "::1" && hp->first != "localhost") {
     spdlog::warn(
         "agent: the HTTP API listens on {}, beyond loopback, without authentication: anyone who "
-        "can reach it can change jobs (and, once jobs run, run commands on this machine)",
+        "can reach it can create jobs and so run commands on this machine",
         a.opt.http_addr);
   }
   auto s = server::server::start(a.opt);
@@ -252,6 +272,9 @@ void add_agent_command(CLI::App& app, int& exit_code) {
       ->envname("SUNDIAL_BOOTSTRAP_EXPECT");
   cmd->add_option("--join", args->opt.join, "RPC address of another server (repeatable)")
       ->envname("SUNDIAL_JOIN")
+      ->delimiter(',');
+  cmd->add_option("--tag", args->tags, "a tag of this node, key=value (repeatable; Dkron's flag)")
+      ->envname("SUNDIAL_TAG")
       ->delimiter(',');
   cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn or error")
       ->envname("SUNDIAL_LOG_LEVEL");

@@ -23,6 +23,7 @@
 #include "base/hash.h"
 #include "raft/codec.h"
 #include "raft_node/node.h"
+#include "server/run_services.h"
 #include "state/kv_state.h"
 #include "storage/raft_storage.h"
 #include "transport.grpc.pb.h"
@@ -98,6 +99,7 @@ struct server::impl : transport::pb::Cluster::Service {
   node_receiver rcv;
   std::unique_ptr<transport::grpc_transport> net;
   api::metrics metrics;  // before node: the node's apply hook points to it
+  run_services runs;     // before node: its leadership callback points to it
   std::unique_ptr<raft_node::node> node;
   std::unique_ptr<api::http_server> http;  // created in start() with the options
   int http_port = 0;
@@ -466,7 +468,10 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   topt.advertise = o.rpc_addr;
   topt.snapshot_dir = data_dir + "/snap";  // where raft_storage keeps snapshots (adopts them)
   im->net = std::make_unique<transport::grpc_transport>(raft::node_id{im->self.id}, topt);
-  auto port = im->net->start(o.rpc_addr, im->rcv, {im.get()});
+  std::vector<grpc::Service*> services{im.get()};
+  for (auto* svc : im->runs.grpc_services())
+    services.push_back(svc);
+  auto port = im->net->start(o.rpc_addr, im->rcv, services);
   if (!port) return port.err();
   im->rpc_port = *port;
 
@@ -522,6 +527,7 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
       if (m->id != pim->self.id) pim->net->set_peer(raft::node_id{m->id}, m->rpc_addr);
     }
   };
+  im->runs.attach(*im->jobs);
   auto n = raft_node::node::start(nopt, *im->disk, *im->kv, *im->net);
   if (!n) return n.err();
   im->node = std::move(n).value();
@@ -529,6 +535,16 @@ base::result<std::unique_ptr<server>> server::start(const server_options& o) {
   for (const auto& m : im->kv->members()) {
     if (m.id != im->self.id) im->net->set_peer(raft::node_id{m.id}, m.rpc_addr);
   }
+
+  run_options ropt;
+  ropt.node_name = o.node_name;
+  ropt.agent_dir = data_dir + "/agent";
+  ropt.tags = o.tags;
+  ropt.tags["role"] = "sundial";
+  ropt.lookahead = o.lookahead;
+  ropt.agent_ttl = o.agent_ttl;
+  if (auto st = im->runs.start(ropt, *im->node, *im->jobs, *im->kv, im->metrics); !st)
+    return st.err();
 
   api::http_options hopt = o.http;
   // Restore uploads are spooled beside the data (often a larger disk than /tmp); whatever a
@@ -624,6 +640,7 @@ void server::stop() {
     leave_stopper = std::move(impl_->leave_stopper);
   }
   if (leave_stopper.joinable()) leave_stopper.join();
+  impl_->runs.stop();
   if (impl_->http) impl_->http->stop();
   if (impl_->node) impl_->node->stop();
   impl_->rcv.n = nullptr;

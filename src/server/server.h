@@ -3,6 +3,7 @@
 // HTTP API), forms or joins the cluster, and starts and stops the parts in order.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,12 @@ struct server_options {
   // Recovery after a permanent loss of quorum: make this server the only member, keeping its
   // data (docs/operations.md). Entries it holds that were never committed become committed.
   bool force_new_cluster = false;
+  // Tags this server's agent carries besides role=sundial (Dkron's --tag key=value).
+  std::map<std::string, std::string> tags;
+  // Slots are journaled and armed on their agents this far ahead of their instant.
+  std::chrono::milliseconds lookahead{2000};
+  // A node that does not answer this long has its runs declared lost.
+  std::chrono::milliseconds agent_ttl{10000};
   api::http_options http;                      // the API server's threads, timeouts and limits
   std::size_t max_restore_bytes = 256u << 20;  // POST /v1/restore's body
 };
