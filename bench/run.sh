@@ -53,3 +53,8 @@ PY
   } | tee "$out"
   rm -f "$json"
 fi
+
+# The machine's spawn and timer limits, and the supervisor against them (key value lines).
+if [ -x "$build/bin/exec_anchors" ]; then
+  "$build"/bin/exec_anchors | tee bench/results/exec_anchors.txt
+fi

@@ -24,15 +24,16 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 record $? "ctest (unit, property and format suites)"
 
 # ThreadSanitizer over the threaded modules' tests (the Raft node's threads and futures, the
-# gRPC transport, the HTTP server's event loop, answers from other threads and streams). The 5 MiB snapshot test is left out here: under TSan, Debian's
+# gRPC transport, the HTTP server's event loop, answers from other threads and streams, the
+# process supervisor's loop and its callers). The 5 MiB snapshot test is left out here: under TSan, Debian's
 # uninstrumented gRPC does not deliver it within minutes (it passes in the ASan run above).
 tsan=${TSAN_BUILD:-build-tsan}
 if cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSUNDIAL_TSAN=ON \
-  -DSUNDIAL_BENCH=OFF >/dev/null && cmake --build "$tsan" -j "$jobs" --target raft_node_test transport_test api_test; then
+  -DSUNDIAL_BENCH=OFF >/dev/null && cmake --build "$tsan" -j "$jobs" --target raft_node_test transport_test api_test exec_test; then
   export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/scripts/tsan.supp"
   "$tsan/tests/raft_node_test" && "$tsan/tests/transport_test" --gtest_filter='-*large_snapshots*' &&
-    "$tsan/tests/api_test"
-  record $? "tsan (raft_node, transport, api)"
+    "$tsan/tests/api_test" && "$tsan/tests/exec_test"
+  record $? "tsan (raft_node, transport, api, exec)"
   unset TSAN_OPTIONS
 else
   record 1 "tsan build"
