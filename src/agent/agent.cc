@@ -163,8 +163,8 @@ base::status agent::recover() {
     if (late_us > duration_cast<microseconds>(opt_.restart_grace).count()) {
       pb::RunEvent ev = event_for(e.rec.run(), "failed");
       ev.set_at_us(now_us());
-      ev.set_error(fmt::format("the agent was down at the launch instant ({} s ago)",
-                               late_us / 1000000));
+      ev.set_error(
+          fmt::format("the agent was down at the launch instant ({} s ago)", late_us / 1000000));
       finish_locked(e, std::move(ev));
       continue;
     }
@@ -219,7 +219,8 @@ pb::DispatchResponse agent::dispatch(const pb::DispatchRequest& req) {
       if (is_known_locked(run.execution_id())) {
         auto it = launches_.find(run.execution_id());
         ack->set_outcome("duplicate");
-        ack->set_state(std::string(it == launches_.end() ? finished_state : std::string_view(it->second.rec.state())));
+        ack->set_state(std::string(
+            it == launches_.end() ? finished_state : std::string_view(it->second.rec.state())));
         continue;
       }
       ack->set_outcome("accepted");

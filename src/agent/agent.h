@@ -104,15 +104,15 @@ class agent {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::uint64_t highest_epoch_ = 0;                   // guarded by mu_
-  std::unordered_map<std::string, entry> launches_;   // guarded by mu_: id -> launch
-  std::deque<pb::RunEvent> outbox_;                   // guarded by mu_: in order of events
-  std::unordered_set<std::string> dirty_;             // guarded by mu_: ids to persist
-  std::unordered_set<std::string> remembered_;        // guarded by mu_: committed ids
-  std::deque<std::string> remembered_order_;          // guarded by mu_: oldest first
-  std::size_t running_ = 0;                           // guarded by mu_
-  bool kick_ = false;                                 // guarded by mu_
-  bool stopping_ = false;                             // guarded by mu_
+  std::uint64_t highest_epoch_ = 0;                  // guarded by mu_
+  std::unordered_map<std::string, entry> launches_;  // guarded by mu_: id -> launch
+  std::deque<pb::RunEvent> outbox_;                  // guarded by mu_: in order of events
+  std::unordered_set<std::string> dirty_;            // guarded by mu_: ids to persist
+  std::unordered_set<std::string> remembered_;       // guarded by mu_: committed ids
+  std::deque<std::string> remembered_order_;         // guarded by mu_: oldest first
+  std::size_t running_ = 0;                          // guarded by mu_
+  bool kick_ = false;                                // guarded by mu_
+  bool stopping_ = false;                            // guarded by mu_
   std::thread reporter_;
 };
 

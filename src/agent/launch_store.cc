@@ -14,7 +14,8 @@ namespace {
 constexpr std::string_view epoch_key = "\x01epoch";
 
 base::failure lmdb_failure(const char* what, int rc) {
-  return base::fail(base::errc::io_error, fmt::format("agent store: {}: {}", what, mdb_strerror(rc)));
+  return base::fail(base::errc::io_error,
+                    fmt::format("agent store: {}: {}", what, mdb_strerror(rc)));
 }
 
 MDB_val val(std::string_view s) {

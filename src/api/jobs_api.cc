@@ -128,8 +128,7 @@ void run_now(context& c, const std::string& name, bool dkron_answer, responder r
 
 // POST /v1/jobs/{job}/executions/{id}/stop: the record enters stopping; the leader stops the
 // process group (SIGTERM, SIGKILL after the grace) and records stopped. 202 with the record.
-void stop_execution(context& c, const std::string& name, const std::string& id,
-                    responder reply) {
+void stop_execution(context& c, const std::string& name, const std::string& id, responder reply) {
   auto e = c.jobs.execution(name, id);
   if (!e) return reply.send(error_answer(e.err()));
   if (!*e) return reply.send(json_error(404, "execution " + id + " of job " + name + " not found"));
@@ -145,16 +144,17 @@ void stop_execution(context& c, const std::string& name, const std::string& id,
   x->set_id(id);
   x->set_state("stopping");
   x->set_error("stopped by request");
-  c.node.propose(
-      state::encode_command(state::job_command::execution_updates, u), c.opt.write_timeout,
-      when_committed(std::move(reply), c.kv, [&c, name, id](const auto& r) -> response {
-        const auto o = state::decode_outcome(r.result);
-        if (!o.ok) return json_error(http_status(o.code), o.message);
-        if (o.batch && o.batch->refused_size() > 0) return json_error(409, o.batch->refused(0));
-        auto now = c.jobs.execution(name, id);
-        if (!now || !*now) return json_error(404, "execution " + id + " not found");
-        return json_ok(202, execution_to_json(**now));
-      }));
+  c.node.propose(state::encode_command(state::job_command::execution_updates, u),
+                 c.opt.write_timeout,
+                 when_committed(std::move(reply), c.kv, [&c, name, id](const auto& r) -> response {
+                   const auto o = state::decode_outcome(r.result);
+                   if (!o.ok) return json_error(http_status(o.code), o.message);
+                   if (o.batch && o.batch->refused_size() > 0)
+                     return json_error(409, o.batch->refused(0));
+                   auto now = c.jobs.execution(name, id);
+                   if (!now || !*now) return json_error(404, "execution " + id + " not found");
+                   return json_ok(202, execution_to_json(**now));
+                 }));
 }
 
 // GET /v1/busy (Dkron): the executions running now, on every node.
@@ -216,28 +216,27 @@ void create_or_replace(context& c, const request& req, const std::string& path_n
   // both committed.
   const std::string name = cmd.job().name();
   auto shared = std::make_shared<responder>(std::move(reply));
-  c.node.propose(
-      state::encode_command(state::job_command::set_job, cmd), c.opt.write_timeout,
-      [&c, shared, name](raft_node::proposal_result r) {
-        const auto o = state::decode_outcome(r.result);
-        if (r.status != raft_node::outcome::committed || !o.ok) {
-          when_committed(std::move(*shared), c.kv, [](const auto& x) -> response {
-            const auto oo = state::decode_outcome(x.result);
-            return json_error(http_status(oo.code), oo.message);
-          })(std::move(r));
-          return;
-        }
-        json saved = o.job ? job_to_json(*o.job) : json::object();
-        c.node.propose(state::encode_command(state::job_command::launch_batch,
+  c.node.propose(state::encode_command(state::job_command::set_job, cmd), c.opt.write_timeout,
+                 [&c, shared, name](raft_node::proposal_result r) {
+                   const auto o = state::decode_outcome(r.result);
+                   if (r.status != raft_node::outcome::committed || !o.ok) {
+                     when_committed(std::move(*shared), c.kv, [](const auto& x) -> response {
+                       const auto oo = state::decode_outcome(x.result);
+                       return json_error(http_status(oo.code), oo.message);
+                     })(std::move(r));
+                     return;
+                   }
+                   json saved = o.job ? job_to_json(*o.job) : json::object();
+                   c.node.propose(
+                       state::encode_command(state::job_command::launch_batch,
                                              run_now_intent(name, c.opt.now_us())),
                        c.opt.write_timeout,
-                       when_committed(std::move(*shared), c.kv,
-                                      [saved](const auto& x) -> response {
-                                        const auto oo = state::decode_outcome(x.result);
-                                        if (!oo.ok) return json_error(http_status(oo.code), oo.message);
-                                        return json_ok(201, saved);
-                                      }));
-      });
+                       when_committed(std::move(*shared), c.kv, [saved](const auto& x) -> response {
+                         const auto oo = state::decode_outcome(x.result);
+                         if (!oo.ok) return json_error(http_status(oo.code), oo.message);
+                         return json_ok(201, saved);
+                       }));
+                 });
 }
 
 response list_jobs(context& c, const request& req) {

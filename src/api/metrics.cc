@@ -111,14 +111,15 @@ struct metrics::impl {
                                   "incident id in the log). Stays 0 whatever clients send.")
                             .Register(registry)
                             .Add({})),
-        lateness(prometheus::BuildHistogram()
-                     .Name("sundial_fire_lateness_seconds")
-                     .Help("From an armed run's scheduled instant to its process start, on the "
-                           "agent that ran it.")
-                     .Register(registry)
-                     .Add({}, prometheus::Histogram::BucketBoundaries{
-                                  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+        lateness(
+            prometheus::BuildHistogram()
+                .Name("sundial_fire_lateness_seconds")
+                .Help("From an armed run's scheduled instant to its process start, on the "
+                      "agent that ran it.")
+                .Register(registry)
+                .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
+                                                                 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
         launches(prometheus::BuildCounter()
                      .Name("sundial_launches_total")
                      .Help("Launches by outcome, counted on the leader: journaled (intents "

@@ -52,8 +52,8 @@ struct leader_options {
 // Counters and observations for /metrics (all optional).
 struct leader_metrics {
   std::function<void(std::string_view outcome, std::uint64_t n)> launches;  // by outcome
-  std::function<void(std::uint64_t n)> missed_slots;      // skipped by misfire policy
-  std::function<void(std::uint64_t n)> caught_up_slots;   // merged into or run as catch-up
+  std::function<void(std::uint64_t n)> missed_slots;     // skipped by misfire policy
+  std::function<void(std::uint64_t n)> caught_up_slots;  // merged into or run as catch-up
   std::function<void(std::uint64_t n)> lost_runs;
 };
 

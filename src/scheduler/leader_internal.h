@@ -24,19 +24,19 @@ struct tracked_run {
   std::string job;
   std::string id;
   state::exec_state state = state::exec_state::pending;
-  std::string node;               // empty: not placed yet
-  bool dispatched_here = false;   // sent to its agent by this leader (in this term)
-  bool ack_proposed = false;      // pending -> dispatched proposed after the agent's accept
-  bool placing = false;           // a placement (-> dispatched with a node) is in flight
+  std::string node;              // empty: not placed yet
+  bool dispatched_here = false;  // sent to its agent by this leader (in this term)
+  bool ack_proposed = false;     // pending -> dispatched proposed after the agent's accept
+  bool placing = false;          // a placement (-> dispatched with a node) is in flight
   bool stop_sent = false;
-  std::int64_t retry_at_us = 0;   // retrying: when it is due
+  std::int64_t retry_at_us = 0;  // retrying: when it is due
 };
 
 // What the loop learns of each node from its status answers.
 struct node_state {
   node_view view;
-  std::int64_t last_ok_us = 0;      // last status answer (leader's clock)
-  std::int64_t first_fail_us = 0;   // first failure since the last answer; 0: none
+  std::int64_t last_ok_us = 0;     // last status answer (leader's clock)
+  std::int64_t first_fail_us = 0;  // first failure since the last answer; 0: none
   std::int64_t last_asked_us = 0;
   bool asking = false;
 };
@@ -66,7 +66,7 @@ struct leader::impl {
   bool all_jobs_changed = false;
   std::vector<state::pb::ExecutionRef> changed_runs;
   std::vector<pending_report> reports;
-  std::vector<std::string> refresh_jobs;  // a proposal for them failed: re-read their state
+  std::vector<std::string> refresh_jobs;         // a proposal for them failed: re-read their state
   std::vector<std::function<void()>> callbacks;  // agent answers to handle on the loop
 
   // ---- loop-only state ----
@@ -77,7 +77,7 @@ struct leader::impl {
   // Slots proposed but not yet applied, per job: due() must start after them.
   std::unordered_map<std::string, std::int64_t> inflight_last_slot;
   std::unordered_map<std::string, std::uint64_t> rr_cursor;  // round_robin jobs
-  std::map<std::string, tracked_run> runs;  // key: job \0 id
+  std::map<std::string, tracked_run> runs;                   // key: job \0 id
   std::map<std::string, node_state> nodes;
   state::pb::ExecutionUpdates pending_stops;  // replace: stops gathered by fire_due
   std::uint64_t seed_counter = 0;
@@ -115,7 +115,8 @@ struct leader::impl {
   void place(tracked_run& r);
   void dispatch(std::vector<tracked_run*> runs);
   void handle_reports(std::vector<pending_report> batch);
-  void propose_updates(state::pb::ExecutionUpdates u, std::vector<std::function<void(base::status)>> done);
+  void propose_updates(state::pb::ExecutionUpdates u,
+                       std::vector<std::function<void(base::status)>> done);
   void poll_nodes(std::int64_t now);
   void expire_lost(std::int64_t now);
   void retries_due(std::int64_t now);

@@ -41,7 +41,8 @@ void leader::impl::plan_job(const std::string& name) {
     fire_plan.remove(name);
     return;
   }
-  const std::int64_t ahead = decided_at_instant(job) ? 0 : duration_cast<microseconds>(opt.lookahead).count();
+  const std::int64_t ahead =
+      decided_at_instant(job) ? 0 : duration_cast<microseconds>(opt.lookahead).count();
   fire_plan.set(name, *next - ahead);
 }
 
@@ -162,7 +163,8 @@ void leader::impl::fire_due(std::int64_t now) {
   }
   if (batch.intents_size() > 0 || batch.advances_size() > 0) {
     batch.set_now_us(now);
-    if (metrics.launches) metrics.launches("journaled", static_cast<std::uint64_t>(batch.intents_size()));
+    if (metrics.launches)
+      metrics.launches("journaled", static_cast<std::uint64_t>(batch.intents_size()));
     propose_launches(std::move(batch), std::move(touched));
   }
 }
@@ -172,25 +174,26 @@ void leader::impl::propose_launches(state::pb::LaunchBatch batch, std::vector<st
   for (const auto& a : batch.advances())
     marks.emplace_back(a.job(), a.last_slot_us());
   std::string cmd = state::encode_command(state::job_command::launch_batch, batch);
-  node.propose(std::move(cmd), opt.propose_timeout,
-               [this, names = std::move(names), marks = std::move(marks)](raft_node::proposal_result r) {
-                 std::lock_guard lock(mu);
-                 if (r.status == raft_node::outcome::committed) {
-                   // The stored last_slot now covers these marks (a later batch's stay).
-                   callbacks.push_back([this, marks] {
-                     for (const auto& [n, slot] : marks) {
-                       auto it = inflight_last_slot.find(n);
-                       if (it != inflight_last_slot.end() && it->second == slot)
-                         inflight_last_slot.erase(it);
-                     }
-                   });
-                 } else {
-                   spdlog::warn("scheduler: launch batch not committed ({}): {}",
-                                raft_node::to_string(r.status), r.message);
-                   refresh_jobs.insert(refresh_jobs.end(), names.begin(), names.end());
-                 }
-                 cv.notify_one();
-               });
+  node.propose(
+      std::move(cmd), opt.propose_timeout,
+      [this, names = std::move(names), marks = std::move(marks)](raft_node::proposal_result r) {
+        std::lock_guard lock(mu);
+        if (r.status == raft_node::outcome::committed) {
+          // The stored last_slot now covers these marks (a later batch's stay).
+          callbacks.push_back([this, marks] {
+            for (const auto& [n, slot] : marks) {
+              auto it = inflight_last_slot.find(n);
+              if (it != inflight_last_slot.end() && it->second == slot)
+                inflight_last_slot.erase(it);
+            }
+          });
+        } else {
+          spdlog::warn("scheduler: launch batch not committed ({}): {}",
+                       raft_node::to_string(r.status), r.message);
+          refresh_jobs.insert(refresh_jobs.end(), names.begin(), names.end());
+        }
+        cv.notify_one();
+      });
 }
 
 }  // namespace sundial::scheduler

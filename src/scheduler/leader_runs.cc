@@ -134,8 +134,8 @@ void leader::impl::place(tracked_run& r) {
   x->set_epoch(term);
   std::string node = (*e)->node_name();
   if (node.empty()) {
-    target_request req = targets_of(job, base::mix64(base::fnv1a_64(r.id) ^ ++seed_counter),
-                                    rr_cursor[job.name()]);
+    target_request req =
+        targets_of(job, base::mix64(base::fnv1a_64(r.id) ^ ++seed_counter), rr_cursor[job.name()]);
     req.target = target_mode::one;  // each record is one node's run
     auto choice = choose_targets(req, alive_nodes());
     if (!choice || choice->nodes.empty()) {
@@ -184,51 +184,50 @@ void leader::impl::dispatch(std::vector<tracked_run*> list) {
     req.set_epoch(term);
     req.set_leader(opt.node_name);
     const std::uint64_t my_term = term;
-    link.dispatch(node_name, std::move(req),
-                  [this, node_name, my_term](base::result<agent::pb::DispatchResponse> a) {
-                    post([this, node_name, my_term, a = std::move(a)] {
-                      if (term != my_term) return;
-                      if (!a) {
-                        spdlog::warn("scheduler: dispatch to {} failed: {}", node_name,
-                                     a.err().message);
-                        // Sent again when the node answers a status poll.
-                        for (auto& [k, r] : runs)
-                          if (r.node == node_name && r.dispatched_here &&
-                              (r.state == exec_state::pending || r.state == exec_state::dispatched))
-                            r.dispatched_here = false;
-                        return;
-                      }
-                      state::pb::ExecutionUpdates u;
-                      u.set_now_us(now_us());
-                      for (const auto& ack : a->acks()) {
-                        auto it = runs.find(key(ack.job(), ack.execution_id()));
-                        if (it == runs.end() || it->second.node != node_name) continue;
-                        tracked_run& r = it->second;
-                        if (ack.outcome() == "stale_epoch") {
-                          spdlog::warn("scheduler: {} refused term {}: {}", node_name, term,
-                                       ack.error());
-                        } else if (ack.outcome() == "refused") {
-                          auto* x = u.add_updates();
-                          x->set_job(r.job);
-                          x->set_id(r.id);
-                          x->set_state("failed");
-                          x->set_error(ack.error());
-                          x->set_epoch(term);
-                          r.state = exec_state::failed;
-                        } else if (r.state == exec_state::pending && !r.ack_proposed) {
-                          auto* x = u.add_updates();
-                          x->set_job(r.job);
-                          x->set_id(r.id);
-                          x->set_state("dispatched");
-                          x->set_node_name(node_name);
-                          x->set_epoch(term);
-                          r.ack_proposed = true;
-                          r.state = exec_state::dispatched;
-                        }
-                      }
-                      if (u.updates_size() > 0) propose_updates(std::move(u), {});
-                    });
-                  });
+    link.dispatch(
+        node_name, std::move(req),
+        [this, node_name, my_term](base::result<agent::pb::DispatchResponse> a) {
+          post([this, node_name, my_term, a = std::move(a)] {
+            if (term != my_term) return;
+            if (!a) {
+              spdlog::warn("scheduler: dispatch to {} failed: {}", node_name, a.err().message);
+              // Sent again when the node answers a status poll.
+              for (auto& [k, r] : runs)
+                if (r.node == node_name && r.dispatched_here &&
+                    (r.state == exec_state::pending || r.state == exec_state::dispatched))
+                  r.dispatched_here = false;
+              return;
+            }
+            state::pb::ExecutionUpdates u;
+            u.set_now_us(now_us());
+            for (const auto& ack : a->acks()) {
+              auto it = runs.find(key(ack.job(), ack.execution_id()));
+              if (it == runs.end() || it->second.node != node_name) continue;
+              tracked_run& r = it->second;
+              if (ack.outcome() == "stale_epoch") {
+                spdlog::warn("scheduler: {} refused term {}: {}", node_name, term, ack.error());
+              } else if (ack.outcome() == "refused") {
+                auto* x = u.add_updates();
+                x->set_job(r.job);
+                x->set_id(r.id);
+                x->set_state("failed");
+                x->set_error(ack.error());
+                x->set_epoch(term);
+                r.state = exec_state::failed;
+              } else if (r.state == exec_state::pending && !r.ack_proposed) {
+                auto* x = u.add_updates();
+                x->set_job(r.job);
+                x->set_id(r.id);
+                x->set_state("dispatched");
+                x->set_node_name(node_name);
+                x->set_epoch(term);
+                r.ack_proposed = true;
+                r.state = exec_state::dispatched;
+              }
+            }
+            if (u.updates_size() > 0) propose_updates(std::move(u), {});
+          });
+        });
   }
 }
 
@@ -304,35 +303,35 @@ void leader::impl::propose_updates(state::pb::ExecutionUpdates u,
   for (const auto& x : u.updates())
     touched.emplace_back(x.job(), x.id());
   std::string cmd = state::encode_command(state::job_command::execution_updates, u);
-  node.propose(std::move(cmd), opt.propose_timeout,
-               [this, dones = std::move(dones), touched = std::move(touched)](
-                   raft_node::proposal_result r) mutable {
-                 const bool ok = r.status == raft_node::outcome::committed;
-                 for (auto& d : dones) {
-                   if (ok)
-                     d({});
-                   else
-                     d(base::fail(base::errc::unavailable,
-                                  fmt::format("not committed: {}", r.message)));
-                 }
-                 if (ok) return;
-                 spdlog::warn("scheduler: lifecycle update not committed ({}): {}",
-                              raft_node::to_string(r.status), r.message);
-                 // What this leader believed it had proposed did not happen: follow the
-                 // stored state again (the agents resend their reports).
-                 post([this, touched = std::move(touched)] {
-                   for (const auto& [job, id] : touched) {
-                     auto it = runs.find(key(job, id));
-                     if (it == runs.end()) continue;
-                     auto e = jobs.execution(job, id);
-                     if (!e || !*e) continue;
-                     if (auto st = state::parse_exec_state((*e)->state())) it->second.state = *st;
-                     it->second.placing = false;
-                     it->second.ack_proposed = false;
-                     it->second.stop_sent = false;
-                   }
-                 });
-               });
+  node.propose(
+      std::move(cmd), opt.propose_timeout,
+      [this, dones = std::move(dones),
+       touched = std::move(touched)](raft_node::proposal_result r) mutable {
+        const bool ok = r.status == raft_node::outcome::committed;
+        for (auto& d : dones) {
+          if (ok)
+            d({});
+          else
+            d(base::fail(base::errc::unavailable, fmt::format("not committed: {}", r.message)));
+        }
+        if (ok) return;
+        spdlog::warn("scheduler: lifecycle update not committed ({}): {}",
+                     raft_node::to_string(r.status), r.message);
+        // What this leader believed it had proposed did not happen: follow the
+        // stored state again (the agents resend their reports).
+        post([this, touched = std::move(touched)] {
+          for (const auto& [job, id] : touched) {
+            auto it = runs.find(key(job, id));
+            if (it == runs.end()) continue;
+            auto e = jobs.execution(job, id);
+            if (!e || !*e) continue;
+            if (auto st = state::parse_exec_state((*e)->state())) it->second.state = *st;
+            it->second.placing = false;
+            it->second.ack_proposed = false;
+            it->second.stop_sent = false;
+          }
+        });
+      });
 }
 
 void leader::impl::poll_nodes(std::int64_t now) {
@@ -430,8 +429,8 @@ void leader::impl::expire_lost(std::int64_t now) {
     auto j = jobs.get(r.job);
     auto e = jobs.execution(r.job, r.id);
     if (j && *j && e && *e && (*e)->attempt() <= (*j)->retries()) {
-      x->set_retry_at_us(now + retry_delay_us(backoff_of(**j), (*e)->attempt(),
-                                              base::fnv1a_64(r.id)));
+      x->set_retry_at_us(now +
+                         retry_delay_us(backoff_of(**j), (*e)->attempt(), base::fnv1a_64(r.id)));
       x->set_retry_launch_id(
           base::make_launch_id(r.job, (*e)->scheduled_at_us(), (*e)->attempt() + 1));
     }
