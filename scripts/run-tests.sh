@@ -29,11 +29,11 @@ record $? "ctest (unit, property and format suites)"
 # uninstrumented gRPC does not deliver it within minutes (it passes in the ASan run above).
 tsan=${TSAN_BUILD:-build-tsan}
 if cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSUNDIAL_TSAN=ON \
-  -DSUNDIAL_BENCH=OFF >/dev/null && cmake --build "$tsan" -j "$jobs" --target raft_node_test transport_test api_test exec_test; then
+  -DSUNDIAL_BENCH=OFF >/dev/null && cmake --build "$tsan" -j "$jobs" --target raft_node_test transport_test api_test exec_test agent_test; then
   export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/scripts/tsan.supp"
   "$tsan/tests/raft_node_test" && "$tsan/tests/transport_test" --gtest_filter='-*large_snapshots*' &&
-    "$tsan/tests/api_test" && "$tsan/tests/exec_test"
-  record $? "tsan (raft_node, transport, api, exec)"
+    "$tsan/tests/api_test" && "$tsan/tests/exec_test" && "$tsan/tests/agent_test"
+  record $? "tsan (raft_node, transport, api, exec, agent)"
   unset TSAN_OPTIONS
 else
   record 1 "tsan build"

@@ -134,6 +134,21 @@ json instant_or_null(std::int64_t us) {
       base::seconds_time{duration_cast<seconds>(microseconds{us >= 0 ? us : us - 999999})});
 }
 
+// An execution's instants keep their microseconds ("2026-12-02T04:07:50.123456Z"), as Dkron's
+// RFC3339Nano does: lateness and durations are read from them.
+json precise_instant_or_null(std::int64_t us) {
+  if (us == 0) return nullptr;
+  using namespace std::chrono;
+  const std::int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+  const std::int64_t frac = us - secs * 1000000;
+  std::string text = base::format_rfc3339_utc(base::seconds_time{seconds{secs}});
+  if (frac != 0 && !text.empty() && text.back() == 'Z') {
+    text.pop_back();
+    text += fmt::format(".{:06d}Z", frac);
+  }
+  return text;
+}
+
 std::string duration_text(std::int64_t s) {
   if (s == 0) return "0s";
   std::string out;
@@ -339,8 +354,8 @@ json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {
   }
   return json{{"id", e.id()},
               {"job_name", e.job_name()},
-              {"started_at", instant_or_null(e.started_at_us())},
-              {"finished_at", instant_or_null(e.finished_at_us())},
+              {"started_at", precise_instant_or_null(e.started_at_us())},
+              {"finished_at", precise_instant_or_null(e.finished_at_us())},
               {"success", e.success()},
               {"output", output},
               {"node_name", e.node_name()},
@@ -348,7 +363,7 @@ json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {
               {"attempt", e.attempt()},
               {"state", e.state()},
               {"exit_code", e.exit_code()},
-              {"scheduled_at", instant_or_null(e.scheduled_at_us())},
+              {"scheduled_at", precise_instant_or_null(e.scheduled_at_us())},
               {"launch_id", e.launch_id()},
               {"cpu_seconds", e.cpu_seconds()},
               {"max_rss_bytes", e.max_rss_bytes()},
@@ -356,8 +371,8 @@ json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {
               {"missed", e.missed()},
               {"trigger", e.trigger()},
               {"error", e.error()},
-              {"retry_at", instant_or_null(e.retry_at_us())},
-              {"created_at", instant_or_null(e.created_at_us())},
+              {"retry_at", precise_instant_or_null(e.retry_at_us())},
+              {"created_at", precise_instant_or_null(e.created_at_us())},
               {"parent_execution", e.parent_execution()}};
 }
 
