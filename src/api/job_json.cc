@@ -373,7 +373,8 @@ json execution_to_json(const pb::Execution& e, std::uint64_t output_limit) {
               {"error", e.error()},
               {"retry_at", precise_instant_or_null(e.retry_at_us())},
               {"created_at", precise_instant_or_null(e.created_at_us())},
-              {"parent_execution", e.parent_execution()}};
+              {"parent_execution", e.parent_execution()},
+              {"epoch", e.epoch()}};
 }
 
 }  // namespace sundial::api

@@ -25,6 +25,7 @@ struct job_args {
   std::string sort;
   std::string order;
   int limit = 0;  // 0: no limit
+  std::string execution;
 };
 
 std::string job_path(const std::string& name) {
@@ -105,6 +106,35 @@ int toggle_job(const job_args& a) {
   }
   const bool disabled = job->is_object() && job->contains("disabled") && (*job)["disabled"] == true;
   std::cout << "job " << a.name << " is now " << (disabled ? "disabled" : "enabled") << "\n";
+  return exit_ok;
+}
+
+// `job run NAME`: launches it now and prints the executions created (ids to follow).
+int run_job(const job_args& a) {
+  http_reply reply;
+  auto out = call_json("POST", a.address, job_path(a.name) + "/run", &reply);
+  if (!out) return exit_failed;
+  if (a.json) {
+    std::cout << reply.body;
+    return exit_ok;
+  }
+  std::cout << "launched job " << a.name << ":";
+  if (out->is_object() && out->contains("executions"))
+    for (const auto& id : (*out)["executions"])
+      std::cout << " " << id.get<std::string>();
+  std::cout << "\n";
+  return exit_ok;
+}
+
+// `job stop NAME ID`: the execution enters stopping; its process group gets SIGTERM.
+int stop_execution(const job_args& a) {
+  http_reply reply;
+  auto out =
+      call_json("POST", a.address,
+                job_path(a.name) + "/executions/" + url_encode(a.execution) + "/stop", &reply);
+  if (!out) return exit_failed;
+  std::cout << (a.json ? reply.body
+                       : "stopping execution " + a.execution + " of job " + a.name + "\n");
   return exit_ok;
 }
 
@@ -189,7 +219,7 @@ int apply_jobs(const job_args& a) {
 }  // namespace
 
 void add_job_command(CLI::App& app, int& exit_code) {
-  auto* job = app.add_subcommand("job", "list, show, apply, delete and toggle jobs");
+  auto* job = app.add_subcommand("job", "list, show, apply, delete, toggle, run and stop jobs");
   job->require_subcommand(1);
   auto args = std::make_shared<job_args>();
   auto common = [&](CLI::App* c) {
@@ -240,6 +270,17 @@ void add_job_command(CLI::App& app, int& exit_code) {
   common(toggle_cmd);
   named(toggle_cmd);
   toggle_cmd->callback(run(toggle_job));
+
+  auto* run_cmd = job->add_subcommand("run", "run a job now (whatever its schedule)");
+  common(run_cmd);
+  named(run_cmd);
+  run_cmd->callback(run(run_job));
+
+  auto* stop_cmd = job->add_subcommand("stop", "stop a running (or waiting) execution");
+  common(stop_cmd);
+  named(stop_cmd);
+  stop_cmd->add_option("id", args->execution, "the execution's id")->required();
+  stop_cmd->callback(run(stop_execution));
 
   auto* exec_cmd = job->add_subcommand("executions", "a job's executions, newest first");
   common(exec_cmd);

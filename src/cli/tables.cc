@@ -135,12 +135,19 @@ std::string job_details(const json& j) {
 std::string executions_table(const json& executions) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : executions) {
-    const bool running = !e.contains("finished_at") || e["finished_at"].is_null();
-    rows.push_back({cell(e, "id"), cell(e, "started_at"), cell(e, "finished_at"),
-                    running ? "running" : cell(e, "success"), cell(e, "node_name"),
-                    cell(e, "attempt")});
+    // Records from before the lifecycle had no state: derive one from finished_at/success.
+    std::string state = cell(e, "state");
+    if (state == "-" || state.empty()) {
+      const bool running = !e.contains("finished_at") || e["finished_at"].is_null();
+      state = running ? "running" : (e.value("success", false) ? "succeeded" : "failed");
+    }
+    const bool ended = e.contains("finished_at") && !e["finished_at"].is_null();
+    rows.push_back({cell(e, "id"), state, cell(e, "scheduled_at"), cell(e, "started_at"),
+                    cell(e, "finished_at"), ended ? cell(e, "exit_code") : "-",
+                    cell(e, "node_name"), cell(e, "attempt")});
   }
-  return render_table({"ID", "STARTED", "FINISHED", "SUCCESS", "NODE", "ATTEMPT"}, rows);
+  return render_table(
+      {"ID", "STATE", "SCHEDULED", "STARTED", "FINISHED", "EXIT", "NODE", "ATTEMPT"}, rows);
 }
 
 std::string members_table(const json& members, const std::string& leader_name) {

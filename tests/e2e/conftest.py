@@ -159,3 +159,41 @@ def cluster():
     yield c
     c.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+# Each test's reports (setup, call, teardown) on its item, so a fixture can tell in its teardown
+# whether the test failed (request.node.rep_call.failed).
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def kept_cluster(request):
+    """Like `cluster`, but a failed test keeps its data directories and logs (the path and each
+    server's last warnings are printed), so a bug report can quote them. SUNDIAL_E2E_KEEP=1 keeps
+    them always."""
+    if not os.path.exists(BINARY):
+        pytest.fail(f"{BINARY} is missing: build first (make build)")
+    root = tempfile.mkdtemp(prefix="sundial-e2e-" + request.node.name[:40] + "-")
+    c = Cluster(root)
+    yield c
+    c.stop()
+    rep = getattr(request.node, "rep_call", None)
+    failed = rep is None or rep.failed
+    if failed or os.environ.get("SUNDIAL_E2E_KEEP"):
+        print(f"\n=== kept {root} (server logs: {', '.join(s.log_path for s in c.servers)})")
+        for s in c.servers:
+            try:
+                with open(s.log_path, "rb") as f:
+                    lines = f.read().decode(errors="replace").splitlines()
+            except OSError:
+                continue
+            notable = [l for l in lines if " warn " in l or " error " in l or "ERROR" in l]
+            print(f"--- {s.name}: {len(lines)} lines, last warnings/errors:")
+            for l in notable[-15:]:
+                print("  " + l)
+    else:
+        shutil.rmtree(root, ignore_errors=True)

@@ -95,9 +95,9 @@ def test_toggle_executions_and_delete(one):
     toggled = json.loads(ok("job", "toggle", "nightly", "--json", "--address", one.http))
     assert toggled["disabled"] is False and toggled["name"] == "nightly"
 
-    # No scheduler yet, so no executions: the table is only its header.
+    # The job has not fired yet: the table is only its header.
     assert rows(ok("job", "executions", "nightly", "--address", one.http)) == \
-        [["ID", "STARTED", "FINISHED", "SUCCESS", "NODE", "ATTEMPT"]]
+        [["ID", "STATE", "SCHEDULED", "STARTED", "FINISHED", "EXIT", "NODE", "ATTEMPT"]]
     assert json.loads(ok("job", "executions", "nightly", "--json", "--address", one.http)) == []
 
     assert ok("job", "delete", "nightly", "--address", one.http) == "deleted job nightly\n"

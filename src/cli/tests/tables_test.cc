@@ -49,23 +49,38 @@ TEST(tables, jobs_table_has_the_list_columns) {
             "no        0        2\n");
 }
 
-TEST(tables, executions_table_says_running_until_finished) {
-  const json execs = json::array({json{{"id", "e2"},
-                                       {"started_at", "2026-01-01T00:00:00Z"},
+TEST(tables, executions_table_shows_each_state_and_exit_code_once_ended) {
+  const json execs = json::array({json{{"id", "e3"},
+                                       {"state", "pending"},
+                                       {"scheduled_at", "2026-01-01T00:00:01Z"},
+                                       {"started_at", nullptr},
                                        {"finished_at", nullptr},
-                                       {"success", false},
+                                       {"exit_code", 0},
                                        {"node_name", "s1"},
                                        {"attempt", 1}},
+                                  json{{"id", "e2"},
+                                       {"state", "failed"},
+                                       {"scheduled_at", "2026-01-01T00:00:00Z"},
+                                       {"started_at", "2026-01-01T00:00:00Z"},
+                                       {"finished_at", "2026-01-01T00:00:02Z"},
+                                       {"exit_code", 3},
+                                       {"node_name", "s1"},
+                                       {"attempt", 2}},
                                   json{{"id", "e1"},
                                        {"started_at", "2025-12-31T00:00:00Z"},
-                                       {"finished_at", "2025-12-31T00:00:05Z"},
-                                       {"success", true},
+                                       {"finished_at", nullptr},
+                                       {"success", false},
                                        {"node_name", "s2"},
-                                       {"attempt", 2}}});
+                                       {"attempt", 1}}});
   EXPECT_EQ(executions_table(execs),
-            "ID  STARTED               FINISHED              SUCCESS  NODE  ATTEMPT\n"
-            "e2  2026-01-01T00:00:00Z  -                     running  s1    1\n"
-            "e1  2025-12-31T00:00:00Z  2025-12-31T00:00:05Z  yes      s2    2\n");
+            "ID  STATE    SCHEDULED             STARTED               FINISHED              EXIT  "
+            "NODE  ATTEMPT\n"
+            "e3  pending  2026-01-01T00:00:01Z  -                     -                     -     "
+            "s1    1\n"
+            "e2  failed   2026-01-01T00:00:00Z  2026-01-01T00:00:00Z  2026-01-01T00:00:02Z  3     "
+            "s1    2\n"
+            "e1  running  -                     2025-12-31T00:00:00Z  -                     -     "
+            "s2    1\n");
 }
 
 TEST(tables, members_table_marks_the_leader) {
