@@ -96,6 +96,13 @@ std::string_view allowed_targets_text(exec_state from) {
 std::vector<exec_state> path_between(exec_state from, exec_state to) {
   // Breadth-first over ten states: the first path found is a shortest one, and ties go to
   // the lower state in enum order (dispatched before failed), so the walk is deterministic.
+  // Only the steps of a run going its way may be passed through: dispatched and running, and
+  // stopping only on the way to stopped. Otherwise a report that a pending run succeeded would
+  // take the shorter way through stopping, as if someone had stopped it.
+  const auto may_pass = [to](exec_state x) {
+    return x == exec_state::dispatched || x == exec_state::running ||
+           (x == exec_state::stopping && to == exec_state::stopped);
+  };
   std::array<int, exec_state_count> prev;
   prev.fill(-1);
   std::array<exec_state, exec_state_count> queue{};
@@ -105,6 +112,7 @@ std::vector<exec_state> path_between(exec_state from, exec_state to) {
   while (head < tail) {
     const exec_state x = queue[head++];
     if (x == to) break;
+    if (x != from && !may_pass(x)) continue;
     for (std::size_t i = 0; i < exec_state_count; ++i) {
       const auto y = static_cast<exec_state>(i);
       if (prev[i] >= 0 || !transition_allowed(x, y)) continue;

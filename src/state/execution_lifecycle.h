@@ -53,7 +53,8 @@ bool transition_allowed(exec_state from, exec_state to);
 // Every state reachable from `from` in one step, for error messages ("running may become ...").
 std::string_view allowed_targets_text(exec_state from);
 // The shortest walk along the table's edges from `from` to `to`, excluding `from` (empty when
-// equal or unreachable): how an agent's report that a run is already `succeeded` becomes the
+// equal or unreachable), passing only through dispatched and running (and stopping on the way
+// to stopped): how an agent's report that a run is already `succeeded` becomes the
 // steps a record still in `pending` must take (dispatched, running, succeeded).
 std::vector<exec_state> path_between(exec_state from, exec_state to);
 

@@ -71,6 +71,9 @@ TEST(execution_lifecycle, reports_walk_the_shortest_path_along_the_table) {
   EXPECT_EQ(path_between(s::running, s::running), v{});
   EXPECT_EQ(path_between(s::succeeded, s::running), v{});  // nothing leaves a final state
   EXPECT_EQ(path_between(s::stopping, s::running), v{});
+  EXPECT_EQ(path_between(s::pending, s::stopped), (v{s::stopping, s::stopped}));
+  EXPECT_EQ(path_between(s::stopping, s::succeeded), (v{s::succeeded}));
+  EXPECT_EQ(path_between(s::pending, s::lost), (v{s::lost}));
   // Every path it returns is made of the table's edges.
   for (exec_state a : all_states) {
     for (exec_state b : all_states) {
