@@ -85,7 +85,10 @@ bool leader::ready() const {
 std::int64_t leader::impl::next_wake_us() const {
   std::int64_t wake = now_us() + 200'000;  // liveness and status polls
   if (auto e = fire_plan.earliest()) wake = std::min(wake, *e);
-  for (const auto& [k, r] : runs) {
+  for (const auto& k : retrying) {
+    auto it = runs.find(k);
+    if (it == runs.end()) continue;
+    const tracked_run& r = it->second;
     if (r.state == state::exec_state::retrying && !r.placing)
       wake = std::min(wake, r.retry_at_us - duration_cast<microseconds>(opt.lookahead).count());
   }
@@ -100,6 +103,9 @@ void leader::impl::step_down() {
   fire_plan.clear();
   inflight_last_slot.clear();
   runs.clear();
+  retrying.clear();
+  membership_changed = true;
+  last_poll_us = 0;
   nodes.clear();
   std::vector<pending_report> dropped;
   {

@@ -78,6 +78,9 @@ struct leader::impl {
   std::unordered_map<std::string, std::int64_t> inflight_last_slot;
   std::unordered_map<std::string, std::uint64_t> rr_cursor;  // round_robin jobs
   std::map<std::string, tracked_run> runs;                   // key: job \0 id
+  std::set<std::string> retrying;  // keys of runs whose applied state is retrying
+  bool membership_changed = true;  // walk the runs for ones on nodes that left
+  std::int64_t last_poll_us = 0;
   std::map<std::string, node_state> nodes;
   state::pb::ExecutionUpdates pending_stops;  // replace: stops gathered by fire_due
   std::uint64_t seed_counter = 0;

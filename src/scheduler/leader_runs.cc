@@ -37,6 +37,10 @@ void leader::impl::track(const state::pb::ExecutionRef& ref) {
   const auto st = state::parse_exec_state(ref.state());
   if (!st) return;
   const std::string k = key(ref.job(), ref.id());
+  if (*st == exec_state::retrying)
+    retrying.insert(k);
+  else
+    retrying.erase(k);
   if (state::is_final(*st)) {
     runs.erase(k);
     return;
@@ -336,14 +340,19 @@ void leader::impl::propose_updates(state::pb::ExecutionUpdates u,
 
 void leader::impl::poll_nodes(std::int64_t now) {
   const std::int64_t interval = ms_us(opt.status_interval);
+  // The member list is read at most ten times a second, however often the loop wakes.
+  if (last_poll_us != 0 && now - last_poll_us < 100'000 && now >= last_poll_us) return;
+  last_poll_us = now;
   std::set<std::string> current;
   for (const auto& name : members())
     current.insert(name);
   for (auto it = nodes.begin(); it != nodes.end();) {
-    if (!current.count(it->first))
+    if (!current.count(it->first)) {
       it = nodes.erase(it);
-    else
+      membership_changed = true;
+    } else {
       ++it;
+    }
   }
   for (const auto& name : current) {
     node_state& n = nodes[name];
@@ -409,6 +418,12 @@ void leader::impl::poll_nodes(std::int64_t now) {
 
 void leader::impl::expire_lost(std::int64_t now) {
   const std::int64_t ttl = ms_us(opt.agent_ttl);
+  // Most of the time every node answers and none left: no walk over the runs then.
+  bool any_silent = false;
+  for (const auto& [name, n] : nodes)
+    any_silent = any_silent || (n.first_fail_us > 0 && now - n.first_fail_us > ttl);
+  if (!any_silent && !membership_changed) return;
+  membership_changed = false;
   state::pb::ExecutionUpdates u;
   u.set_now_us(now);
   for (auto& [k, r] : runs) {
@@ -446,7 +461,10 @@ void leader::impl::expire_lost(std::int64_t now) {
 
 void leader::impl::retries_due(std::int64_t now) {
   const std::int64_t ahead = duration_cast<microseconds>(opt.lookahead).count();
-  for (auto& [k, r] : runs) {
+  for (const auto& k : std::vector<std::string>(retrying.begin(), retrying.end())) {
+    auto it = runs.find(k);
+    if (it == runs.end()) continue;
+    tracked_run& r = it->second;
     if (r.state == exec_state::retrying && !r.placing && r.retry_at_us - ahead <= now) place(r);
   }
 }
