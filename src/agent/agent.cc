@@ -268,8 +268,13 @@ void agent::arm(const pb::Run& run) {
   exec::run_callbacks cb;
   cb.on_started = [this, id](int pid, base::wall_time at) { on_started(id, pid, at); };
   cb.on_finished = [this, id](exec::run_result r) { on_finished(id, std::move(r)); };
+  {
+    std::lock_guard lock(mu_);
+    ++with_runner_;  // before the spawn: its callback may come before spawn_at returns
+  }
   auto rid = runner_.spawn_at(from_us(run.run_at_us()), std::move(*spec), std::move(cb));
   std::lock_guard lock(mu_);
+  if (!rid) --with_runner_;  // refused: no callback will come
   auto it = launches_.find(id);
   if (it == launches_.end()) return;
   if (!rid) {
@@ -303,6 +308,8 @@ void agent::on_started(const std::string& id, int pid, base::wall_time at) {
 
 void agent::on_finished(const std::string& id, exec::run_result r) {
   std::lock_guard lock(mu_);
+  if (with_runner_ > 0) --with_runner_;
+  cv_.notify_all();
   auto it = launches_.find(id);
   if (it == launches_.end()) return;
   entry& e = it->second;
@@ -447,12 +454,15 @@ void agent::shutdown() {
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, e] : launches_)
-      if (e.rec.state() != finished_state && e.rec.state() != armed_state && e.rid.value() != 0)
-        going.push_back(e.rid);
+      if (e.rec.state() != finished_state && e.rid.value() != 0) going.push_back(e.rid);
   }
-  // Runs still going are stopped; their results stay in the store for the next start.
+  // Armed runs are cancelled and running ones stopped; the store keeps them as they were, so
+  // the next start re-arms or reports them.
   for (auto rid : going)
     runner_.stop(rid);
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, seconds(30), [&] { return with_runner_ == 0; }))
+    spdlog::error("agent: {} runs did not end within 30 s of the stop", with_runner_);
 }
 
 std::uint64_t agent::highest_epoch() const {

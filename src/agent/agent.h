@@ -72,7 +72,9 @@ class agent {
 
   // The leader changed or became known: send waiting events now instead of after the backoff.
   void leader_changed();
-  // Stops the reporter (after one last attempt to report) and stops every run still going.
+  // Stops the reporter (after one last attempt to report), cancels armed runs and stops running
+  // ones (their records stay in the store, so a restart reports them), and waits until the
+  // supervisor has called back for each of them.
   void shutdown();
 
   std::uint64_t highest_epoch() const;
@@ -111,8 +113,11 @@ class agent {
   std::unordered_set<std::string> remembered_;       // guarded by mu_: committed ids
   std::deque<std::string> remembered_order_;         // guarded by mu_: oldest first
   std::size_t running_ = 0;                          // guarded by mu_
-  bool kick_ = false;                                // guarded by mu_
-  bool stopping_ = false;                            // guarded by mu_
+  // Runs handed to the supervisor whose on_finished has not come yet (guarded by mu_): the
+  // agent must outlive their callbacks, so shutdown() waits for them.
+  std::size_t with_runner_ = 0;
+  bool kick_ = false;      // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
   std::thread reporter_;
 };
 

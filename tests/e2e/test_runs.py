@@ -3,8 +3,8 @@ lifecycle, seen from outside. Each job appends a line per run to a file in the t
 (runs_util.RUN_LINE): that file is the ground truth of what ran; the API's records are checked
 against it. Where time itself is tested (slots passing) the test sleeps; every other wait polls
 with a deadline."""
+import json
 import math
-import os
 import time
 import uuid
 
@@ -86,6 +86,10 @@ def test_every_second_job_runs_each_slot_once(one, tmp_path):
         assert ts(e["started_at"]) >= ts(e["scheduled_at"]), e
         assert ts(e["finished_at"]) >= ts(e["started_at"]), e
         lateness.append(ts(e["started_at"]) - ts(e["scheduled_at"]))
+        # Journaled and armed a lookahead (2 s) ahead, except the first slots after the save.
+        if ts(e["scheduled_at"]) >= first + 2:
+            lead = ts(e["scheduled_at"]) - ts(e["created_at"])
+            assert 1.0 <= lead <= 2.5, f"journaled {lead:.3f}s ahead of its slot: {e}"
     assert max(lateness) < 2.0, f"runs started late: {sorted(lateness)}"
     print(f"lateness (s): min {min(lateness):.4f} max {max(lateness):.4f}")
 
@@ -527,6 +531,7 @@ def test_busy_lists_running_executions_only(one):
         return [e for e in r.json() if e["id"] == eid]
     [e] = wait_for("the run to be listed in /v1/busy", listed, timeout=10)
     assert e["state"] == "running" and e["job_name"] == "busy", e
+    assert metric(one, "sundial_running_executions") >= 1
     wait_state(one, "busy", eid, FINAL)
     assert listed() == [], "an ended run is still listed as busy"
 
@@ -545,13 +550,16 @@ def test_misfire_policies_after_a_full_outage(kept_cluster, tmp_path):
                                  **extra))
     for name in policies:
         wait_lines(files[name], f"{name}'s first runs", lambda rs: len(rs) >= 2)
+    # Half a second into a slot: that slot's runs are over (a kill right as runs start is
+    # another test: test_crash_right_after_runs_start_does_not_run_them_again).
+    sleep_until(math.floor(time.time()) + 1.5)
     before = {name: {e["id"]: e for e in execs(server, name)} for name in policies}
     server.kill9()
     killed_at = time.time()
     # Armed before the kill: journaled slots whose instant had not come yet.
     armed = {name: [e for e in es.values() if e["state"] in ("pending", "dispatched") and
                     ts(e["scheduled_at"]) > killed_at] for name, es in before.items()}
-    time.sleep(8)  # the outage: about 8 slots pass without a leader
+    time.sleep(10)  # the outage: about 10 slots pass without a leader (2 of them armed)
     server.start()
     kept_cluster.wait_leader()
     restarted_at = time.time()
@@ -578,7 +586,7 @@ def test_misfire_policies_after_a_full_outage(kept_cluster, tmp_path):
     assert killed_at < ts(once[0]["scheduled_at"]) <= restarted_at + 1, once[0]
     allr = [e for e in execs(server, "mf-all") if e["trigger"] == "catchup"]
     assert 1 <= len(allr) <= 5, f"run_all with max_catchup 5: {len(allr)} catch-up runs"
-    assert len(allr) == 5, f"about 8 slots were missed, so 5 catch-up runs: {allr}"
+    assert len(allr) == 5, f"about 7 slots were missed, so 5 catch-up runs: {allr}"
     assert all(e["missed"] == 1 and e["state"] == "succeeded" for e in allr), allr
     assert len({e["scheduled_at"] for e in allr}) == 5
     skip = [e for e in execs(server, "mf-skip") if e["trigger"] == "catchup"]
@@ -592,3 +600,138 @@ def test_misfire_policies_after_a_full_outage(kept_cluster, tmp_path):
         after = [e for e in execs(server, name) if e["trigger"] == "schedule" and
                  ts(e["scheduled_at"]) > restarted_at]
         assert after, f"{name} has no on-time run after the restart"
+
+
+# Beyond the list: edges of the same features -------------------------------------------------
+
+def test_dependents_wait_for_the_parents_retries(one, tmp_path):
+    """A parent that fails once and succeeds on its retry ends its group in success: the
+    success child runs once, after the retry; the failure child does not run."""
+    counter = tmp_path / "count"
+    create(one, shell_job("wobbly", f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); "
+                                    f"echo $n > {counter}; [ $n -ge 2 ]",
+                          retries=1, retry_backoff={"initial": "1s", "jitter": 0}))
+    ok_log, ko_log = tmp_path / "ok.log", tmp_path / "ko.log"
+    create(one, shell_job("after-ok", logging_command(ok_log), parent_job="wobbly"))
+    create(one, shell_job("after-ko", logging_command(ko_log), parent_job="wobbly",
+                          on_parent="failure"))
+    run_now(one, "wobbly")
+    es = sorted(wait_all_final(one, "wobbly", count=2), key=lambda e: e["attempt"])
+    assert [e["state"] for e in es] == ["failed", "succeeded"], es
+    [c] = wait_all_final(one, "after-ok", count=1)
+    assert c["parent_execution"] == es[1]["id"], (c, es)
+    assert ts(c["started_at"]) >= ts(es[1]["finished_at"]), (c, es)
+    time.sleep(1)
+    assert execs(one, "after-ko") == [] and read_runs(ko_log) == [], \
+        "the failure child ran although the parent's group ended in success"
+    assert len(read_runs(ok_log)) == 1
+
+
+def test_stop_a_run_waiting_for_its_retry(one, tmp_path):
+    out = tmp_path / "doomed.log"
+    create(one, shell_job("doomed", logging_command(out) + "; exit 1", retries=3,
+                          retry_backoff={"initial": "4s", "jitter": 0}))
+    [first] = run_now(one, "doomed")
+    assert wait_state(one, "doomed", first, FINAL)["state"] == "failed"
+    retry = wait_for("the retry record", lambda: next(
+        (e for e in execs(one, "doomed") if e["attempt"] == 2), None))
+    assert retry["state"] == "retrying" and retry["retry_at"] is not None, retry
+    r = post(one, f"/v1/jobs/doomed/executions/{retry['id']}/stop")
+    assert r.status_code == 202, r.text
+    assert wait_state(one, "doomed", retry["id"], FINAL)["state"] == "stopped"
+    sleep_until(ts(retry["retry_at"]) + 1.5)  # its backoff passes: nothing may run
+    assert len(read_runs(out)) == 1, read_runs(out)
+    assert [e["attempt"] for e in execs(one, "doomed")] == [2, 1], "no attempt after the stop"
+
+
+def test_history_limit_prunes_old_records_without_disturbing_runs(one, tmp_path):
+    out = tmp_path / "short.log"
+    start = time.time()
+    create(one, shell_job("short-memory", logging_command(out), schedule="* * * * * *",
+                          history_limit=3))
+    sleep_until(start + 6)
+    r = one.get("/v1/jobs/short-memory/executions")
+    assert len(r.json()) <= 3 and int(r.headers["X-Total-Count"]) <= 3, r.json()
+    runs = read_runs(out)
+    slots = sorted(int(slot_s(x)) for x in runs)
+    assert len(runs) >= 4 and slots == list(range(slots[0], slots[-1] + 1)), slots
+    assert not dup_slots(runs)
+    j = get_job(one, "short-memory")
+    assert j["success_count"] >= len(runs) - 1 and j["error_count"] == 0, (j, len(runs))
+
+
+def test_job_status_is_running_while_a_run_is_active(one):
+    create(one, shell_job("status", "sleep 1.5"))
+    [eid] = run_now(one, "status")
+    wait_state(one, "status", eid, "running")
+    assert get_job(one, "status")["status"] == "running"
+    wait_state(one, "status", eid, FINAL)
+    assert get_job(one, "status")["status"] == "success"
+
+
+def test_run_active_during_a_crash_ends_and_its_processes_are_killed(kept_cluster, tmp_path,
+                                                                     token):
+    server = form_single(kept_cluster)
+    out = tmp_path / "crash.log"
+    create(server, shell_job("crash", started_logging_command(out, token, 60)))
+    [eid] = run_now(server, "crash")
+    wait_state(server, "crash", eid, "running")
+    wait_for("the run's child", lambda: processes_with(token))
+    server.kill9()
+    assert processes_with(token), "the run's processes outlive the server's SIGKILL"
+    server.start()
+    kept_cluster.wait_leader()
+    e = wait_state(server, "crash", eid, FINAL, timeout=20)
+    assert e["state"] in ("failed", "lost"), e
+    assert e["error"], e
+    wait_for("the orphaned run's processes to be killed by the restarted agent",
+             lambda: not processes_with(token), timeout=5)
+    assert [r["t1"] for r in read_runs(out)] == ["-"]
+
+
+def test_crash_right_after_runs_start_does_not_run_them_again(kept_cluster, tmp_path):
+    """kill -9 a few milliseconds after a slot's runs started, restart: the agent must not run
+    a launch it had already started (SEMANTICS "Launches": a repeated launch id runs once)."""
+    server = form_single(kept_cluster)
+    names = [f"quick-{i}" for i in range(10)]
+    files = {n: tmp_path / f"{n}.log" for n in names}
+    for n in names:
+        create(server, shell_job(n, logging_command(files[n]), schedule="* * * * * *"))
+    wait_for("every job to have run twice",
+             lambda: all(len(read_runs(files[n])) >= 2 for n in names), timeout=15)
+    kill_at = math.floor(time.time()) + 1.02  # 20 ms into a slot: its runs have just started
+    sleep_until(kill_at)
+    server.kill9()
+    server.start()
+    kept_cluster.wait_leader()
+    time.sleep(3)
+    twice = {}
+    for n in names:
+        runs = read_runs(files[n])
+        seen = {}
+        for r in runs:
+            seen.setdefault(r["exec"], []).append(round(float(r["t0"]) - kill_at, 3))
+        again = {eid: t for eid, t in seen.items() if len(t) > 1}
+        if again:
+            twice[n] = again
+    assert not twice, ("executions run twice across the crash (start times relative to the "
+                       f"kill, s): {twice}")
+
+
+def test_updating_a_job_keeps_one_run_per_slot(one, tmp_path):
+    """Saving a job again (PUT, same schedule) while its slots are armed ahead neither runs a
+    slot twice nor loses one."""
+    out = tmp_path / "edited.log"
+    body = shell_job("edited", logging_command(out), schedule="* * * * * *")
+    create(one, body)
+    wait_lines(out, "a first run", lambda rs: rs)
+    until = time.time() + 4
+    while time.time() < until:
+        r = one.put("/v1/jobs/edited", json.dumps(body))
+        assert r.status_code == 201, r.text
+        time.sleep(0.4)
+    time.sleep(1.5)
+    runs = read_runs(out)
+    assert not dup_slots(runs), f"slots run twice: {dup_slots(runs)}"
+    slots = sorted(int(slot_s(r)) for r in runs)
+    assert slots == list(range(slots[0], slots[-1] + 1)), f"slots lost: {slots}"

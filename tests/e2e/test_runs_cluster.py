@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 
 from conftest import wait_for
-from runs_util import (FINAL, create, dup_slots, execs, execution, get_job, kill_leftovers,
+from runs_util import (FINAL, create, dup_slots, execs, get_job, kill_leftovers,
                        logging_command, metric, post, read_runs, rfc3339, run_now, shell_job,
                        sleep_until, started_logging_command, ts, wait_all_final, wait_final_upto,
                        wait_state)
@@ -55,6 +55,10 @@ def analyse(names, files, server, cutoff, retried=()):
             "lost_but_ran": [(e["id"], rfc3339(float(by_exec[e["id"]]["t0"])))
                              for e in lost if e["id"] in by_exec],
             "retries": 1 if n in retried else 0,
+            # Who ran a slot twice: (attempt, node, execution, start time) of each run.
+            "twice_runs": {slot: [(r["attempt"], r["node"], r["exec"], round(float(r["t0"]), 3))
+                                  for r in runs if r["slot"] == slot]
+                           for slot in dup_slots([r for r in runs if slot_s(r) <= cutoff])},
         }
     return report
 
@@ -77,6 +81,9 @@ def test_leader_failover_runs_no_slot_twice(kept_cluster, three, tmp_path):
         create(leader, shell_job(n, logging_command(files[n]), schedule="* * * * * *"))
     wait_for("every job to have run twice",
              lambda: all(len(read_runs(files[n])) >= 2 for n in names), timeout=15)
+    # 20 ms into a slot: the leader's agent has just started that slot's runs and holds the
+    # next two armed (the lookahead).
+    sleep_until(math.floor(time.time()) + 1.02)
     leader.kill9()
     killed_at = time.time()
     new_leader = kept_cluster.wait_leader()
@@ -87,8 +94,8 @@ def test_leader_failover_runs_no_slot_twice(kept_cluster, three, tmp_path):
     print(f"\nfailover: killed {leader.name} at {killed_at:.3f} ({rfc3339(killed_at)}), new "
           f"leader {new_leader.name} after {elected_at - killed_at:.2f}s")
     report = analyse(names, files, new_leader, cutoff)
-    tot = print_report(f"without {leader.name}, slots up to {rfc3339(cutoff)}:", report)
-    twice = {n: r["twice"] for n, r in report.items() if r["twice"]}
+    print_report(f"without {leader.name}, slots up to {rfc3339(cutoff)}:", report)
+    twice = {n: r["twice_runs"] for n, r in report.items() if r["twice"]}
     assert not twice, f"slots run twice across the failover: {twice}"
 
     # The old leader returns; the runs its agent had armed may run late, never twice.
@@ -99,7 +106,7 @@ def test_leader_failover_runs_no_slot_twice(kept_cluster, three, tmp_path):
     cutoff = math.floor(time.time() - 2.5)
     report = analyse(names, files, new_leader, cutoff)
     print_report(f"after {leader.name} returned, slots up to {rfc3339(cutoff)}:", report)
-    twice = {n: r["twice"] for n, r in report.items() if r["twice"]}
+    twice = {n: r["twice_runs"] for n, r in report.items() if r["twice"]}
     assert not twice, f"slots run twice after the old leader returned: {twice}"
 
 
@@ -136,6 +143,37 @@ def test_lost_and_retried_run_does_not_run_again_when_its_node_returns(kept_clus
         f"back: slots run twice {twice}; lost records that ran {lost_ran}")
 
 
+def test_no_new_run_is_placed_on_a_dead_node(kept_cluster, three, tmp_path):
+    """After a follower dies, slots journaled later must go to live nodes: a dispatch refused
+    with "connection refused" and a status poll unanswered show it is gone (only runs armed
+    there before the kill are expected to be lost)."""
+    leader = three
+    names = [f"place-{i}" for i in range(6)]
+    files = {n: tmp_path / f"{n}.log" for n in names}
+    for n in names:
+        create(leader, shell_job(n, logging_command(files[n]), schedule="* * * * * *"))
+    wait_for("every job to have run twice",
+             lambda: all(len(read_runs(files[n])) >= 2 for n in names), timeout=15)
+    victim = next(s for s in kept_cluster.servers if s is not leader)
+    victim.kill9()
+    killed_at = time.time()
+    sleep_until(killed_at + 7)
+    late = []
+    lost = 0
+    for n in names:
+        for e in execs(leader, n):
+            if e["node_name"] != victim.name:
+                continue
+            lost += e["state"] == "lost"
+            # Journaled 1.5 s after the kill (a status poll is every second): placed on a node
+            # the leader should know is gone.
+            if ts(e["created_at"]) > killed_at + 1.5:
+                late.append((n, e["scheduled_at"], e["created_at"], e["state"]))
+    print(f"\n{victim.name} killed at {rfc3339(killed_at)} ({killed_at:.3f}): {lost} runs lost "
+          f"with it; {len(late)} placed on it more than 1.5 s after its death")
+    assert not late, f"runs placed on dead {victim.name} after its death: {late}"
+
+
 def test_target_all_and_tag_counts(three, tmp_path):
     leader = three
     out_all, out_two = tmp_path / "all.log", tmp_path / "two.log"
@@ -170,14 +208,70 @@ def test_target_all_and_tag_counts(three, tmp_path):
 
 
 def test_run_now_of_a_target_all_job_runs_on_every_node(three, tmp_path):
+    """Run-now (through a follower) of a target=all job: one run per alive node, as its
+    scheduled slots do."""
     leader = three
+    follower = next(s for s in three.cluster.servers if s is not leader)
     out = tmp_path / "all-now.log"
     create(leader, shell_job("all-now", logging_command(out), target="all"))
-    ids = run_now(leader, "all-now")
+    ids = run_now(follower, "all-now")
     es = wait_all_final(leader, "all-now", count=len(ids))
     nodes = sorted(e["node_name"] for e in es)
     assert nodes == ["s1", "s2", "s3"], f"run-now of a target=all job ran on {nodes}: {es}"
     assert sorted(r["node"] for r in read_runs(out)) == ["s1", "s2", "s3"]
+
+
+def test_run_now_of_a_tag_count_job_runs_on_that_many_nodes(three, tmp_path):
+    leader = three
+    out = tmp_path / "two-now.log"
+    create(leader, shell_job("two-now", logging_command(out), tags={"role": "sundial:2"}))
+    ids = run_now(leader, "two-now")
+    es = wait_all_final(leader, "two-now", count=len(ids))
+    nodes = sorted(e["node_name"] for e in es)
+    assert len(nodes) == 2 and len(set(nodes)) == 2, \
+        f"run-now of a role=sundial:2 job ran on {nodes}: {es}"
+
+
+def test_dependent_of_a_parent_runs_on_every_node_when_target_all(three, tmp_path):
+    leader = three
+    out = tmp_path / "child-all.log"
+    create(leader, shell_job("p-all", "true"))
+    create(leader, shell_job("child-all", logging_command(out), parent_job="p-all",
+                             target="all"))
+    [pid] = run_now(leader, "p-all")
+    assert wait_state(leader, "p-all", pid, FINAL)["state"] == "succeeded"
+    es = wait_all_final(leader, "child-all", count=1)
+    time.sleep(1)
+    es = wait_all_final(leader, "child-all", count=1)
+    nodes = sorted(e["node_name"] for e in es)
+    assert nodes == ["s1", "s2", "s3"], f"a target=all dependent ran on {nodes}: {es}"
+
+
+def test_lost_run_no_longer_blocks_forbid(kept_cluster, three, tmp_path, token):
+    """SEMANTICS "Overlap": a run whose agent went silent past the TTL becomes lost and no
+    longer blocks forbid (Dkron #1939)."""
+    leader = three
+    out = tmp_path / "hog.log"
+    create(leader, shell_job("hog", started_logging_command(out, token, 60),
+                             schedule="* * * * * *", concurrency="forbid"))
+    first = wait_for("the first run", lambda: next(
+        (e for e in execs(leader, "hog") if e["state"] == "running"), None), timeout=10)
+    victim = next(s for s in kept_cluster.servers if s.name == first["node_name"])
+    victim.kill9()
+    killed_at = time.time()
+    now_leader = kept_cluster.wait_leader()
+    e = wait_state(now_leader, "hog", first["id"], FINAL, timeout=15)
+    assert e["state"] == "lost", e
+    nxt = wait_for("a run after the lost one", lambda: next(
+        (x for x in execs(now_leader, "hog") if x["state"] == "running" and
+         x["id"] != first["id"]), None), timeout=6)
+    assert nxt["node_name"] != victim.name, nxt
+    print(f"lost after {ts(e['finished_at']) - killed_at:.2f}s; next run started "
+          f"{ts(nxt['started_at']) - ts(e['finished_at']):.2f}s later on {nxt['node_name']}")
+    toggle = post(now_leader, "/v1/jobs/hog/toggle")
+    assert toggle.status_code == 200, toggle.text
+    r = post(now_leader, f"/v1/jobs/hog/executions/{nxt['id']}/stop")
+    assert r.status_code == 202, r.text
 
 
 # 14 -----------------------------------------------------------------------------------------
@@ -202,6 +296,10 @@ def test_run_lost_with_its_node_is_retried_elsewhere(kept_cluster, three, tmp_pa
     victim = next(s for s in kept_cluster.servers if s.name == victim_run["node_name"])
     wait_for("the run to write its start line",
              lambda: any(r["exec"] == victim_run["id"] for r in read_runs(out)))
+    # /v1/busy answers for the whole cluster, on every server.
+    for s in kept_cluster.servers:
+        busy = s.get("/v1/busy").json()
+        assert [b["id"] for b in busy] == [victim_run["id"]], (s.name, busy)
     lost_before = get_job(leader, "long")["lost_count"]
     victim.kill9()
     killed_at = time.time()
@@ -222,6 +320,7 @@ def test_run_lost_with_its_node_is_retried_elsewhere(kept_cluster, three, tmp_pa
     assert retry["node_name"] not in ("", victim.name), retry
     lines = [r for r in read_runs(out) if r["exec"] == retry["id"]]
     assert lines and lines[0]["attempt"] == "2" and lines[0]["node"] == retry["node_name"], lines
-    r = post(leader, f"/v1/jobs/long/executions/{retry['id']}/stop")
+    other = next(s for s in kept_cluster.live() if s is not leader)
+    r = post(other, f"/v1/jobs/long/executions/{retry['id']}/stop")  # through a follower
     assert r.status_code == 202, r.text
     assert wait_state(leader, "long", retry["id"], FINAL)["state"] == "stopped"
