@@ -137,7 +137,7 @@ agent::~agent() {
 base::status agent::recover() {
   auto all = store_->load();
   if (!all) return all.err();
-  std::vector<pb::Run> rearm;
+  std::vector<std::string> forget;
   std::lock_guard lock(mu_);
   for (auto& rec : *all) {
     const std::string id = rec.run().execution_id();
@@ -159,25 +159,31 @@ base::status agent::recover() {
       finish_locked(e, std::move(ev));
       continue;
     }
-    const std::int64_t late_us = now_us() - e.rec.run().run_at_us();
-    if (late_us > duration_cast<microseconds>(opt_.restart_grace).count()) {
-      pb::RunEvent ev = event_for(e.rec.run(), "failed");
-      ev.set_at_us(now_us());
-      ev.set_error(
-          fmt::format("the agent was down at the launch instant ({} s ago)", late_us / 1000000));
-      finish_locked(e, std::move(ev));
+    // An armed run: whether it started before the agent died cannot be known when its instant
+    // has passed (the start is recorded after the spawn). Such a run is reported failed, not
+    // started again: a launch runs at most once, and a retry (a new attempt, a new launch id)
+    // is the job's policy to decide. A run still ahead is forgotten: the leader dispatches it
+    // again if its record still waits for this node (and never if it was meanwhile declared
+    // lost and retried elsewhere).
+    const std::int64_t now = now_us();
+    if (e.rec.run().run_at_us() > now) {
+      forget.push_back(id);
       continue;
     }
-    rearm.push_back(e.rec.run());
+    pb::RunEvent ev = event_for(e.rec.run(), "failed");
+    ev.set_at_us(now);
+    ev.set_error(
+        "the agent restarted around the launch instant; the run may have started before it "
+        "stopped, so it is not started again");
+    finish_locked(e, std::move(ev));
   }
+  for (const auto& id : forget)
+    launches_.erase(id);
   if (!launches_.empty()) {
     spdlog::info("agent: found {} unfinished or unreported executions in {}", launches_.size(),
                  opt_.data_dir);
   }
-  mu_.unlock();
-  for (const auto& run : rearm)
-    arm(run);
-  mu_.lock();
+  if (!forget.empty()) return store_->write({}, forget, 0);
   return {};
 }
 

@@ -44,9 +44,6 @@ struct agent_options {
   // How long the reporter waits for more events after the first one, to batch them.
   std::chrono::milliseconds report_window{2};
   std::size_t max_report_events = 4096;
-  // An armed run whose instant passed while the agent was down still starts if it is at most
-  // this late when the agent comes back; older ones are reported failed (and retried by policy).
-  std::chrono::seconds restart_grace{60};
   // Committed execution ids remembered against late duplicate dispatches.
   std::size_t remembered_ids = 200000;
   // Seconds from an armed instant to the process start (the fire lateness histogram).

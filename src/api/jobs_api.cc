@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
 #include "api/answers.h"
 #include "api/job_json.h"
 #include "api/restore_api.h"
@@ -216,27 +218,32 @@ void create_or_replace(context& c, const request& req, const std::string& path_n
   // both committed.
   const std::string name = cmd.job().name();
   auto shared = std::make_shared<responder>(std::move(reply));
-  c.node.propose(state::encode_command(state::job_command::set_job, cmd), c.opt.write_timeout,
-                 [&c, shared, name](raft_node::proposal_result r) {
-                   const auto o = state::decode_outcome(r.result);
-                   if (r.status != raft_node::outcome::committed || !o.ok) {
-                     when_committed(std::move(*shared), c.kv, [](const auto& x) -> response {
-                       const auto oo = state::decode_outcome(x.result);
-                       return json_error(http_status(oo.code), oo.message);
-                     })(std::move(r));
-                     return;
-                   }
-                   json saved = o.job ? job_to_json(*o.job) : json::object();
-                   c.node.propose(
-                       state::encode_command(state::job_command::launch_batch,
-                                             run_now_intent(name, c.opt.now_us())),
-                       c.opt.write_timeout,
-                       when_committed(std::move(*shared), c.kv, [saved](const auto& x) -> response {
-                         const auto oo = state::decode_outcome(x.result);
-                         if (!oo.ok) return json_error(http_status(oo.code), oo.message);
-                         return json_ok(201, saved);
-                       }));
-                 });
+  c.node.propose(
+      state::encode_command(state::job_command::set_job, cmd), c.opt.write_timeout,
+      [&c, shared, name](raft_node::proposal_result r) {
+        const auto o = state::decode_outcome(r.result);
+        if (r.status != raft_node::outcome::committed || !o.ok) {
+          when_committed(std::move(*shared), c.kv, [](const auto& x) -> response {
+            const auto oo = state::decode_outcome(x.result);
+            return json_error(http_status(oo.code), oo.message);
+          })(std::move(r));
+          return;
+        }
+        json saved = o.job ? job_to_json(*o.job) : json::object();
+        // Not from inside this callback: the node calls it holding the lock that
+        // propose takes (a second propose here deadlocked the node).
+        std::thread([&c, shared, name, saved = std::move(saved)] {
+          c.node.propose(
+              state::encode_command(state::job_command::launch_batch,
+                                    run_now_intent(name, c.opt.now_us())),
+              c.opt.write_timeout,
+              when_committed(std::move(*shared), c.kv, [saved](const auto& x) -> response {
+                const auto oo = state::decode_outcome(x.result);
+                if (!oo.ok) return json_error(http_status(oo.code), oo.message);
+                return json_ok(201, saved);
+              }));
+        }).detach();
+      });
 }
 
 response list_jobs(context& c, const request& req) {

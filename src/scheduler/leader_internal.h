@@ -122,6 +122,7 @@ struct leader::impl {
                        std::vector<std::function<void(base::status)>> done);
   void poll_nodes(std::int64_t now);
   void expire_lost(std::int64_t now);
+  void drop_runs_of(const std::string& job, bool deleted);
   void retries_due(std::int64_t now);
   std::vector<node_view> alive_nodes() const;
   static std::string key(const std::string& job, const std::string& id) { return job + '\0' + id; }

@@ -25,6 +25,7 @@ bool decided_at_instant(const state::pb::Job& j) {
 
 void leader::impl::plan_job(const std::string& name) {
   auto j = jobs.get(name);
+  if (j && !*j) drop_runs_of(name, true);
   if (!j || !*j) {
     fire_plan.remove(name);
     inflight_last_slot.erase(name);
@@ -32,6 +33,7 @@ void leader::impl::plan_job(const std::string& name) {
     return;
   }
   const state::pb::Job& job = **j;
+  if (job.disabled()) drop_runs_of(name, false);
   const job_timing t = timing_of(job);
   std::int64_t last = job.last_slot_us();
   if (auto it = inflight_last_slot.find(name); it != inflight_last_slot.end())

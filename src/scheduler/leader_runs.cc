@@ -21,6 +21,15 @@ std::int64_t ms_us(milliseconds d) {
   return duration_cast<microseconds>(d).count();
 }
 
+// Job tags without their ":count" (a retry runs on one node of those that match).
+std::map<std::string, std::string> strip_counts(std::map<std::string, std::string> tags) {
+  for (auto& [k, v] : tags) {
+    const auto colon = v.rfind(':');
+    if (colon != std::string::npos) v.resize(colon);
+  }
+  return tags;
+}
+
 }  // namespace
 
 std::vector<node_view> leader::impl::alive_nodes() const {
@@ -28,9 +37,48 @@ std::vector<node_view> leader::impl::alive_nodes() const {
   const std::int64_t now = now_us();
   const std::int64_t fresh = 3 * ms_us(opt.status_interval) + 500'000;
   for (const auto& [name, n] : nodes) {
-    if (n.last_ok_us > 0 && now - n.last_ok_us <= fresh) out.push_back(n.view);
+    // A node whose last status poll or dispatch failed gets no new runs until it answers.
+    if (n.last_ok_us > 0 && n.first_fail_us == 0 && now - n.last_ok_us <= fresh)
+      out.push_back(n.view);
   }
   return out;
+}
+
+// A job was deleted or disabled: its runs that have not started must not start. Records of a
+// deleted job are gone with it, so their agents are told directly; a disabled job's waiting
+// records go to stopping (and so to stopped) through Raft. Runs already going are left to end.
+void leader::impl::drop_runs_of(const std::string& job, bool deleted) {
+  const std::string prefix = job + '\0';
+  state::pb::ExecutionUpdates u;
+  u.set_now_us(now_us());
+  for (auto it = runs.lower_bound(prefix);
+       it != runs.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    tracked_run& r = it->second;
+    const bool waiting = r.state == exec_state::pending || r.state == exec_state::dispatched ||
+                         r.state == exec_state::retrying;
+    if (deleted) {
+      if (waiting && !r.node.empty()) {
+        agent::pb::StopRequest req;
+        req.set_epoch(term);
+        req.set_execution_id(r.id);
+        req.set_reason("the job was deleted");
+        link.stop(r.node, req, [](base::result<agent::pb::StopResponse>) {});
+      }
+      retrying.erase(it->first);
+      it = runs.erase(it);
+      continue;
+    }
+    if (waiting) {
+      auto* x = u.add_updates();
+      x->set_job(r.job);
+      x->set_id(r.id);
+      x->set_state("stopping");
+      x->set_error("the job was disabled before this run started");
+      x->set_epoch(term);
+    }
+    ++it;
+  }
+  if (u.updates_size() > 0) propose_updates(std::move(u), {});
 }
 
 void leader::impl::track(const state::pb::ExecutionRef& ref) {
@@ -140,7 +188,11 @@ void leader::impl::place(tracked_run& r) {
   if (node.empty()) {
     target_request req =
         targets_of(job, base::mix64(base::fnv1a_64(r.id) ^ ++seed_counter), rr_cursor[job.name()]);
-    req.target = target_mode::one;  // each record is one node's run
+    // A retry is one node's run again; a first placement (run-now, a dependent) takes the
+    // job's targets, the extra ones as sibling records.
+    const bool retry = (*e)->trigger() == "retry";
+    if (retry) req.target = target_mode::one;
+    if (retry) req.tags = strip_counts(req.tags);
     auto choice = choose_targets(req, alive_nodes());
     if (!choice || choice->nodes.empty()) {
       x->set_state("failed");
@@ -151,6 +203,8 @@ void leader::impl::place(tracked_run& r) {
       return;
     }
     node = choice->nodes.front();
+    for (std::size_t i = 1; i < choice->nodes.size(); ++i)
+      x->add_extra_nodes(choice->nodes[i]);
     if (job.routing() == "round_robin") rr_cursor[job.name()] = choice->cursor;
   }
   x->set_state("dispatched");
@@ -195,6 +249,9 @@ void leader::impl::dispatch(std::vector<tracked_run*> list) {
             if (term != my_term) return;
             if (!a) {
               spdlog::warn("scheduler: dispatch to {} failed: {}", node_name, a.err().message);
+              // No new runs go there until it answers a status poll again.
+              if (auto n = nodes.find(node_name); n != nodes.end() && n->second.first_fail_us == 0)
+                n->second.first_fail_us = now_us();
               // Sent again when the node answers a status poll.
               for (auto& [k, r] : runs)
                 if (r.node == node_name && r.dispatched_here &&

@@ -153,6 +153,32 @@ base::result<bool> end_group(txn& t, seq_source& seq, pb::Job& j, const pb::Laun
   return success && j.ephemeral() && j.dependent_jobs_size() == 0;
 }
 
+// More targets for a launch placed after its intent: a pending record per node, beside `first`.
+base::status add_targets(txn& t, seq_source& seq, pb::Job& j, const pb::Execution& first,
+                         const google::protobuf::RepeatedPtrField<std::string>& nodes,
+                         std::int64_t now_us, pb::BatchResult& out) {
+  auto lr = read_launch(t, j.name(), first.group());
+  if (!lr) return lr.err();
+  if (!*lr) return {};
+  pb::LaunchRecord r = std::move(**lr);
+  int n = 0;
+  for (const auto& node : nodes) {
+    pb::Execution e = first;
+    e.set_id(first.id() + "-" + std::to_string(++n));
+    e.set_state(std::string(to_string(exec_state::pending)));
+    e.set_node_name(node);
+    e.set_created_at_us(now_us);
+    e.set_updated_at_us(now_us);
+    e.set_seq(seq.take());
+    SUNDIAL_TRY(put_new_exec(t, e, j));
+    r.add_execution_ids(e.id());
+    r.set_open(r.open() + 1);
+    out.add_created(e.id());
+    note_change(out, e);
+  }
+  return put_launch(t, j.name(), first.group(), r);
+}
+
 // The next attempt of a record that ended retryable, waiting in `retrying`.
 pb::Execution next_attempt(const pb::Job& j, const pb::Execution& e, const pb::ExecutionUpdate& u,
                            seq_source& seq, std::int64_t now_us) {
@@ -348,6 +374,7 @@ base::result<pb::BatchResult> apply_execution_updates(txn& t, std::uint64_t inde
                          to_string(*from), allowed_targets_text(*from)));
       continue;
     }
+    const bool was_unplaced = rec.e.node_name().empty();
     record_update(rec.e, *to, u, c.now_us());
     SUNDIAL_TRY(t.put(t.env().execs, rec.key, rec.e.SerializeAsString()));
     SUNDIAL_TRY(put_active(t, rec.e));
@@ -358,6 +385,10 @@ base::result<pb::BatchResult> apply_execution_updates(txn& t, std::uint64_t inde
     pb::Job job = std::move(**j);
     bool remove_job = false;
     if (*to == exec_state::running) job.set_status("running");
+    if (*to == exec_state::dispatched && was_unplaced && u.extra_nodes_size() > 0) {
+      auto made = add_targets(t, seq, job, rec.e, u.extra_nodes(), c.now_us(), out);
+      if (!made) return made.err();
+    }
     if (is_final(*to)) {
       auto del = enter_final(t, seq, job, rec.e, *to, u, c.now_us(), out);
       if (!del) return del.err();

@@ -202,6 +202,35 @@ TEST(agent, a_run_going_when_the_agent_stopped_is_reported_failed_after_the_rest
   EXPECT_NE(h.leader.event("e1", "failed")->error().find("restarted"), std::string::npos);
 }
 
+TEST(agent, after_a_restart_a_run_ahead_is_forgotten_and_a_passed_one_is_not_started_again) {
+  harness h;
+  h.start();
+  h.a->dispatch(request(1, {shell_run("ahead", "true", now_us() + 60'000'000),
+                            shell_run("passed", "true", now_us() + 200'000)}));
+  // Kill the agent before "passed" fires, then restart it after its instant: it cannot know
+  // whether the run started, so it reports it failed rather than running it a second time.
+  h.leader.set_refuse(true);
+  h.a->shutdown();
+  h.a.reset();
+  h.runner->shutdown();
+  std::this_thread::sleep_for(
+      milliseconds(300));  // the instant itself must pass: time is the subject
+  h.runner = exec::supervisor::start().value();
+  h.start();
+  h.leader.set_refuse(false);
+  h.a->leader_changed();
+  ASSERT_TRUE(h.leader.wait_for("passed", "failed"));
+  EXPECT_NE(h.leader.event("passed", "failed")->error().find("not started again"),
+            std::string::npos);
+  EXPECT_FALSE(h.leader.event("passed", "running"));
+  // "ahead" is no longer known: a leader that still wants it dispatches it again, and it runs.
+  auto st = h.a->status({});
+  for (const auto& l : st.launches())
+    EXPECT_NE(l.execution_id(), "ahead");
+  EXPECT_EQ(h.a->dispatch(request(1, {shell_run("ahead", "true")})).acks(0).outcome(), "accepted");
+  ASSERT_TRUE(h.leader.wait_for("ahead", "succeeded"));
+}
+
 TEST(agent, stop_ends_a_running_process_and_cancels_an_armed_one) {
   harness h;
   h.start();
