@@ -35,6 +35,7 @@ import concurrent.futures
 import datetime
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -77,6 +78,21 @@ class Cluster:
         self.procs = {}
 
     def start(self):
+        # A port picked free can be taken by the time the server binds it (the previous case's
+        # connections): pick new ports and start again, a few times.
+        for attempt in range(4):
+            try:
+                return self.start_once()
+            except RuntimeError:
+                self.stop()
+                if attempt == 3:
+                    raise
+                for n in self.nodes:
+                    n["rpc"] = f"127.0.0.1:{kv.free_port()}"
+                    n["http"] = f"127.0.0.1:{kv.free_port()}"
+                    shutil.rmtree(n["dir"], ignore_errors=True)
+
+    def start_once(self):
         for n in self.nodes:
             args = [self.binary, "agent", "--server", "--node-name", n["name"], "--data-dir", n["dir"],
                     "--rpc-addr", n["rpc"], "--http-addr", n["http"], "--log-level", "warn",
@@ -91,8 +107,9 @@ class Cluster:
     def leader(self, among=None, timeout=30):
         def find():
             for n in (among or self.nodes):
-                if self.procs[n["name"]].poll() is None and \
-                        kv.http("GET", f"http://{n['http']}/v1/isleader")[0] == 200:
+                if self.procs[n["name"]].poll() is not None:
+                    raise RuntimeError(f"server {n['name']} exited")
+                if kv.http("GET", f"http://{n['http']}/v1/isleader")[0] == 200:
                     return n
             return None
         return kv.wait("a leader", find, timeout)
