@@ -238,7 +238,10 @@ void leader::impl::dispatch(std::vector<tracked_run*> list) {
     r->dispatched_here = true;
     r->node = rec.node_name();
   }
-  for (auto& [node_name, req] : by_node) {
+  for (auto& entry : by_node) {
+    // Named copies, not structured bindings: clang 14 cannot capture bindings in lambdas.
+    const std::string node_name = entry.first;
+    auto& req = entry.second;
     req.set_epoch(term);
     req.set_leader(opt.node_name);
     const std::uint64_t my_term = term;
