@@ -268,7 +268,10 @@ void record_update(pb::Execution& e, exec_state to, const pb::ExecutionUpdate& u
                    std::int64_t now_us) {
   if (!u.node_name().empty()) e.set_node_name(u.node_name());
   if (u.epoch() > 0) e.set_epoch(u.epoch());
-  if (!u.error().empty()) e.set_error(u.error());
+  // A stop's reason (given when it entered stopping: by request, replaced, job disabled) is kept
+  // over the executor's account of how it killed the process.
+  const bool keep_reason = to == exec_state::stopped && !e.error().empty();
+  if (!u.error().empty() && !keep_reason) e.set_error(u.error());
   const std::int64_t at = u.at_us() > 0 ? u.at_us() : now_us;
   if (to == exec_state::running) e.set_started_at_us(at);
   if (is_final(to)) {

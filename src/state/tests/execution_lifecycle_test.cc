@@ -379,6 +379,29 @@ TEST(execution_lifecycle, history_pruning_drops_records_and_their_launch_records
   EXPECT_EQ(st->get("h").value()->last_slot_us(), now + 6 * second);
 }
 
+TEST(execution_lifecycle, a_stop_keeps_the_reason_it_was_given) {
+  temp_store st;
+  ASSERT_TRUE(set(st, job("a")).ok);
+  launch(st, "a", now + second);
+  const std::string id = base::make_launch_id("a", now + second, 1);
+  step(st, "a", id, s::dispatched);
+  step(st, "a", id, s::running);
+  auto with_error = [&](exec_state to, const std::string& why) {
+    pb::ExecutionUpdates b;
+    b.set_now_us(now);
+    auto* u = b.add_updates();
+    u->set_job("a");
+    u->set_id(id);
+    u->set_state(std::string(to_string(to)));
+    u->set_error(why);
+    ASSERT_TRUE(run(st, job_command::execution_updates, b).ok);
+  };
+  with_error(s::stopping, "replaced by a newer run");
+  with_error(s::stopped, "stopped: SIGTERM to the process group");
+  EXPECT_EQ(record(st, "a", id).state(), "stopped");
+  EXPECT_EQ(record(st, "a", id).error(), "replaced by a newer run");
+}
+
 TEST(execution_lifecycle, updates_for_unknown_records_or_states_are_refused_alone) {
   temp_store st;
   ASSERT_TRUE(set(st, job("a")).ok);
