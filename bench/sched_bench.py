@@ -69,7 +69,9 @@ def rss_mib(pid):
     return 0.0
 
 
-class Cluster:
+class Cluster(kv.Cluster):
+    """N fresh servers; kill9/stop come from kv_vs_etcd's Cluster."""
+
     def __init__(self, binary, size, root):
         self.binary, self.size, self.root = binary, size, root
         self.nodes = [{"name": f"s{i}", "rpc": f"127.0.0.1:{kv.free_port()}",
@@ -113,21 +115,6 @@ class Cluster:
                     return n
             return None
         return kv.wait("a leader", find, timeout)
-
-    def kill9(self, n):
-        p = self.procs[n["name"]]
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-
-    def stop(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def create_jobs(node, n, history):

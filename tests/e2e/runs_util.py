@@ -7,7 +7,9 @@ import os
 import re
 import signal
 import time
+import uuid
 
+import pytest
 import requests
 
 from conftest import wait_for
@@ -244,3 +246,15 @@ def dup_slots(runs, by_attempt=False):
             dups.add(r["slot"])
         seen.add(key)
     return sorted(dups)
+
+
+@pytest.fixture
+def token():
+    """A unique word put into the command lines of a test's runs, to find their processes."""
+    t = "sdle2e" + uuid.uuid4().hex[:10]
+    yield t
+    kill_leftovers(t)
+
+
+def slot_s(run):
+    return ts(run["slot"])

@@ -6,13 +6,13 @@ with a deadline."""
 import json
 import math
 import time
-import uuid
 
 import pytest
 
 from conftest import wait_for
-from runs_util import (FINAL, create, dup_slots, execs, execution, form_single, get_job,
-                       kill_leftovers, logging_command, metric, post, processes_in_group,
+from runs_util import token  # noqa: F401  (a fixture)
+from runs_util import (FINAL, slot_s, create, dup_slots, execs, execution, form_single, get_job,
+                       logging_command, metric, post, processes_in_group,
                        processes_with, read_runs, rfc3339, run_now, shell_job, sleep_until,
                        started_logging_command, ts, wait_all_final, wait_final_upto, wait_state)
 
@@ -25,16 +25,6 @@ def one(kept_cluster):
     return form_single(kept_cluster)
 
 
-@pytest.fixture
-def token():
-    """A unique word put into the command lines of a test's runs, to find their processes."""
-    t = "sdle2e" + uuid.uuid4().hex[:10]
-    yield t
-    kill_leftovers(t)
-
-
-def slot_s(run):
-    return ts(run["slot"])
 
 
 def wait_lines(path, what, predicate, timeout=15.0):

@@ -3,13 +3,13 @@ tag counts) and runs lost with their node. Ground truth: the lines each run appe
 job's file (runs_util.RUN_LINE)."""
 import math
 import time
-import uuid
 from collections import defaultdict
 
 import pytest
 
 from conftest import wait_for
-from runs_util import (FINAL, create, dup_slots, execs, get_job, kill_leftovers,
+from runs_util import token  # noqa: F401  (a fixture)
+from runs_util import (FINAL, slot_s, create, dup_slots, execs, get_job,
                        logging_command, metric, post, read_runs, rfc3339, run_now, shell_job,
                        sleep_until, started_logging_command, ts, wait_all_final, wait_final_upto,
                        wait_state)
@@ -23,15 +23,6 @@ def three(kept_cluster):
     return kept_cluster.form(3, ["--agent-ttl", AGENT_TTL])
 
 
-@pytest.fixture
-def token():
-    t = "sdle2e" + uuid.uuid4().hex[:10]
-    yield t
-    kill_leftovers(t)
-
-
-def slot_s(run):
-    return ts(run["slot"])
 
 
 # 13 -----------------------------------------------------------------------------------------
