@@ -8,6 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PROPERTY_SOAK_CASES ?= 100000
 SIM_SOAK_SEEDS ?= 21000
+SCHED_SIM_SOAK_SEEDS ?= 20000
 
 .PHONY: all deps configure build test run bench format soak fuzz clean
 
@@ -40,6 +41,7 @@ soak: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	./$(BUILD)/bin/sundial-sim --seeds $(SIM_SOAK_SEEDS) --first-seed 1 --steps 12000
+	./$(BUILD)/bin/sundial-sched-sim --seeds $(SCHED_SIM_SOAK_SEEDS) --first-seed 1
 	SUNDIAL_PROPERTY_CASES=$(PROPERTY_SOAK_CASES) ./$(BUILD)/tests/cron_property_test
 	$(MAKE) fuzz FUZZ_SECONDS=3600
 

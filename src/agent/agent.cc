@@ -1,13 +1,10 @@
 #include "agent/agent.h"
 
 #include <fmt/format.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "base/time_format.h"
 
@@ -22,9 +19,6 @@ std::int64_t to_us(base::wall_time t) {
 }
 base::wall_time from_us(std::int64_t us) {
   return base::wall_time{duration_cast<nanoseconds>(microseconds{us})};
-}
-std::int64_t now_us() {
-  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 constexpr std::string_view armed_state = "armed";
@@ -55,21 +49,6 @@ pb::RunEvent event_for(const pb::Run& run, std::string_view state) {
   ev.set_attempt(run.attempt());
   ev.set_scheduled_at_us(run.scheduled_at_us());
   return ev;
-}
-
-// Field 22 of /proc/<pid>/stat (start time in clock ticks), 0 if the process is gone.
-std::uint64_t process_start_ticks(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return 0;
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -112,19 +91,28 @@ base::result<exec::shell_spec> shell_spec_for(const pb::Run& run, const std::str
   return spec;
 }
 
-agent::agent(agent_options o, exec::supervisor& runner, report_fn report,
+agent::agent(agent_options o, exec::launcher& runner, report_fn report,
              std::unique_ptr<launch_store> store)
     : opt_(std::move(o)), runner_(runner), report_(std::move(report)), store_(std::move(store)) {}
 
-base::result<std::unique_ptr<agent>> agent::start(agent_options o, exec::supervisor& runner,
+base::result<std::unique_ptr<agent>> agent::start(agent_options o, exec::launcher& runner,
                                                   report_fn report) {
   auto store = launch_store::open(o.data_dir);
   if (!store) return store.err();
   std::unique_ptr<agent> a(new agent(std::move(o), runner, std::move(report), std::move(*store)));
   a->highest_epoch_ = a->store_->highest_epoch();
+  a->started_at_us_ = a->now_us();
   if (auto st = a->recover(); !st) return st.err();
-  a->reporter_ = std::thread([p = a.get()] { p->report_loop(); });
+  if (a->opt_.report_thread) {
+    a->persister_ = std::thread([p = a.get()] { p->persist_loop(); });
+    a->reporter_ = std::thread([p = a.get()] { p->report_loop(); });
+  }
   return a;
+}
+
+std::int64_t agent::now_us() const {
+  const auto t = opt_.clock ? opt_.clock->now() : base::wall_time{system_clock::now()};
+  return to_us(t);
 }
 
 agent::~agent() {
@@ -149,10 +137,7 @@ base::status agent::recover() {
     }
     if (e.rec.state() == running_state) {
       const int pgid = e.rec.pgid();
-      if (pgid > 0 && e.rec.pid_start_ticks() != 0 &&
-          process_start_ticks(pgid) == e.rec.pid_start_ticks()) {
-        ::kill(-pgid, SIGKILL);
-      }
+      runner_.kill_leftover_group(pgid, e.rec.pid_start_ticks());
       pb::RunEvent ev = event_for(e.rec.run(), "failed");
       ev.set_at_us(now_us());
       ev.set_error("the agent restarted while the run was active; its processes were stopped");
@@ -303,13 +288,13 @@ void agent::on_started(const std::string& id, int pid, base::wall_time at) {
     opt_.observe_lateness(static_cast<double>(at_us - e.rec.run().run_at_us()) / 1e6);
   e.rec.set_state(std::string(running_state));
   e.rec.set_pgid(pid);
-  e.rec.set_pid_start_ticks(process_start_ticks(pid));
+  e.rec.set_pid_start_ticks(runner_.process_identity(pid));
   pb::RunEvent ev = event_for(e.rec.run(), running_state);
   ev.set_at_us(at_us);
   outbox_.push_back(std::move(ev));
   dirty_.insert(id);
   ++running_;
-  cv_.notify_one();
+  cv_.notify_all();
 }
 
 void agent::on_finished(const std::string& id, exec::run_result r) {
@@ -338,7 +323,7 @@ void agent::finish_locked(entry& e, pb::RunEvent ev) {
   *e.rec.mutable_result() = ev;
   outbox_.push_back(std::move(ev));
   dirty_.insert(e.rec.run().execution_id());
-  cv_.notify_one();
+  cv_.notify_all();
 }
 
 pb::StopResponse agent::stop(const pb::StopRequest& req) {
@@ -354,7 +339,7 @@ pb::StopResponse agent::stop(const pb::StopRequest& req) {
     if (it == launches_.end() || it->second.rec.state() == finished_state) return resp;
     rid = it->second.rid;
   }
-  if (rid.value() != 0) resp.set_found(runner_.stop(rid));
+  if (rid.value() != 0) resp.set_found(runner_.stop(rid, std::nullopt));
   return resp;
 }
 
@@ -369,6 +354,7 @@ pb::StatusResponse agent::status(const pb::StatusRequest& req) {
   resp.set_highest_epoch(highest_epoch_);
   resp.set_running(static_cast<std::uint32_t>(running_));
   resp.set_now_us(now_us());
+  resp.set_started_at_us(started_at_us_);
   for (const auto& [k, v] : opt_.tags)
     (*resp.mutable_tags())[k] = v;
   for (const auto& [id, e] : launches_) {
@@ -383,11 +369,98 @@ pb::StatusResponse agent::status(const pb::StatusRequest& req) {
 void agent::leader_changed() {
   std::lock_guard lock(mu_);
   kick_ = true;
-  cv_.notify_one();
+  cv_.notify_all();
 }
 
-// Persists what changed, sends the oldest events, forgets what the leader committed; on a
-// failure, backs off (100 ms doubling to 2 s) unless kicked by a leader change.
+// Writes the records that changed since the last write. store_mu_ is taken before mu_ (and
+// held through the write), so a record collected here cannot be written after the forget of
+// complete_report() removed it: the store never keeps a record its agent has forgotten.
+void agent::persist() {
+  std::lock_guard store_lock(store_mu_);
+  std::vector<pb::AgentLaunch> put;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& id : dirty_) {
+      if (auto it = launches_.find(id); it != launches_.end()) put.push_back(it->second.rec);
+    }
+    dirty_.clear();
+  }
+  if (put.empty()) return;
+  if (auto st = store_->write(put, {}, 0); !st) spdlog::error("agent: {}", st.err().message);
+}
+
+std::optional<pb::ReportRequest> agent::prepare_report() {
+  std::lock_guard lock(mu_);
+  pb::ReportRequest req;
+  req.set_node_name(opt_.node_name);
+  const std::size_t n = std::min(outbox_.size(), opt_.max_report_events);
+  for (std::size_t i = 0; i < n; ++i)
+    *req.add_events() = outbox_[i];
+  if (n == 0) return std::nullopt;
+  return req;
+}
+
+void agent::complete_report(std::size_t n, bool ok) {
+  if (!ok) return;
+  std::lock_guard store_lock(store_mu_);
+  std::vector<std::string> forget;
+  {
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < n && !outbox_.empty(); ++i) {
+      const pb::RunEvent& ev = outbox_.front();
+      if (ev.state() != running_state) {
+        forget.push_back(ev.execution_id());
+        launches_.erase(ev.execution_id());
+        remember_locked(ev.execution_id());
+      }
+      outbox_.pop_front();
+    }
+  }
+  if (forget.empty()) return;
+  if (auto st = store_->write({}, forget, 0); !st) spdlog::error("agent: {}", st.err().message);
+}
+
+std::optional<pb::ReportRequest> agent::take_report() {
+  {
+    std::lock_guard lock(mu_);
+    if (report_out_ > 0 || stopping_) return std::nullopt;
+  }
+  auto req = prepare_report();
+  std::lock_guard lock(mu_);
+  if (req) report_out_ = static_cast<std::size_t>(req->events_size());
+  return req;
+}
+
+void agent::report_answered(bool ok) {
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    n = report_out_;
+    report_out_ = 0;
+    if (stopping_) return;
+  }
+  complete_report(n, ok);
+}
+
+// Writes what changed a moment after it changed (a short window gathers the runs that start
+// together into one transaction), whatever the reporter is doing: a run that started is on
+// disk as running within about a millisecond, so a crash right after cannot make the restarted
+// agent take it for one that never started (and run it again after a clock step back).
+void agent::persist_loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stopping_ || !dirty_.empty(); });
+    if (stopping_ && dirty_.empty()) return;
+    cv_.wait_for(lock, opt_.persist_window, [&] { return stopping_; });
+    lock.unlock();
+    persist();
+    lock.lock();
+    if (stopping_ && dirty_.empty()) return;
+  }
+}
+
+// Sends the oldest events, forgets what the leader committed; on a failure, backs off (100 ms
+// doubling to 2 s) unless kicked by a leader change.
 void agent::report_loop() {
   milliseconds backoff{0};
   std::unique_lock lock(mu_);
@@ -395,7 +468,7 @@ void agent::report_loop() {
     if (backoff > milliseconds{0}) {
       cv_.wait_for(lock, backoff, [&] { return stopping_ || kick_; });
     } else {
-      cv_.wait(lock, [&] { return stopping_ || kick_ || !outbox_.empty() || !dirty_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || kick_ || !outbox_.empty(); });
       if (!stopping_ && !kick_) {
         // A short window gathers the events of runs that start or end together.
         cv_.wait_for(lock, opt_.report_window, [&] { return stopping_; });
@@ -403,47 +476,21 @@ void agent::report_loop() {
     }
     const bool last_round = stopping_;
     kick_ = false;
-    std::vector<pb::AgentLaunch> put;
-    for (const auto& id : dirty_) {
-      if (auto it = launches_.find(id); it != launches_.end()) put.push_back(it->second.rec);
-    }
-    dirty_.clear();
-    pb::ReportRequest req;
-    req.set_node_name(opt_.node_name);
-    const std::size_t n = std::min(outbox_.size(), opt_.max_report_events);
-    for (std::size_t i = 0; i < n; ++i)
-      *req.add_events() = outbox_[i];
     lock.unlock();
-    if (!put.empty()) {
-      if (auto st = store_->write(put, {}, 0); !st) spdlog::error("agent: {}", st.err().message);
+    auto req = prepare_report();
+    if (req) {
+      const auto n = static_cast<std::size_t>(req->events_size());
+      const base::status sent = report_(*req);
+      complete_report(n, static_cast<bool>(sent));
+      if (sent) {
+        backoff = milliseconds{0};
+      } else {
+        spdlog::debug("agent: report of {} events not accepted: {}", n, sent.err().message);
+        backoff = backoff == milliseconds{0} ? milliseconds{100}
+                                             : std::min(backoff * 2, milliseconds{2000});
+      }
     }
-    base::status sent;
-    if (n > 0) sent = report_(req);
     lock.lock();
-    if (n > 0 && sent) {
-      std::vector<std::string> forget;
-      for (std::size_t i = 0; i < n; ++i) {
-        const pb::RunEvent& ev = outbox_.front();
-        if (ev.state() != running_state) {
-          forget.push_back(ev.execution_id());
-          launches_.erase(ev.execution_id());
-          remember_locked(ev.execution_id());
-        }
-        outbox_.pop_front();
-      }
-      backoff = milliseconds{0};
-      if (!forget.empty()) {
-        lock.unlock();
-        if (auto st = store_->write({}, forget, 0); !st)
-          spdlog::error("agent: {}", st.err().message);
-        lock.lock();
-      }
-    } else if (n > 0) {
-      spdlog::debug("agent: report of {} events not accepted: {}", n,
-                    sent ? "" : sent.err().message);
-      backoff = backoff == milliseconds{0} ? milliseconds{100}
-                                           : std::min(backoff * 2, milliseconds{2000});
-    }
     if (last_round) return;
   }
 }
@@ -456,6 +503,7 @@ void agent::shutdown() {
     cv_.notify_all();
   }
   if (reporter_.joinable()) reporter_.join();
+  if (persister_.joinable()) persister_.join();
   std::vector<exec::run_id> going;
   {
     std::lock_guard lock(mu_);
@@ -465,7 +513,7 @@ void agent::shutdown() {
   // Armed runs are cancelled and running ones stopped; the store keeps them as they were, so
   // the next start re-arms or reports them.
   for (auto rid : going)
-    runner_.stop(rid);
+    runner_.stop(rid, std::nullopt);
   std::unique_lock lock(mu_);
   if (!cv_.wait_for(lock, seconds(30), [&] { return with_runner_ == 0; }))
     spdlog::error("agent: {} runs did not end within 30 s of the stop", with_runner_);

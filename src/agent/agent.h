@@ -32,8 +32,9 @@
 
 #include "agent.pb.h"
 #include "agent/launch_store.h"
+#include "base/clock.h"
 #include "base/result.h"
-#include "exec/supervisor.h"
+#include "exec/launcher.h"
 
 namespace sundial::agent {
 
@@ -43,11 +44,17 @@ struct agent_options {
   std::string data_dir;  // the agent's own directory (a server uses <data-dir>/agent)
   // How long the reporter waits for more events after the first one, to batch them.
   std::chrono::milliseconds report_window{2};
+  // How long the persister waits after the first change before writing the changed records.
+  std::chrono::microseconds persist_window{500};
   std::size_t max_report_events = 4096;
   // Committed execution ids remembered against late duplicate dispatches.
   std::size_t remembered_ids = 200000;
   // Seconds from an armed instant to the process start (the fire lateness histogram).
   std::function<void(double)> observe_lateness;
+  const base::clock* clock = nullptr;  // wall time of events; nullptr: the system clock
+  // false: no reporter thread; the caller sends reports with take_report()/report_answered()
+  // (the simulator, on simulated time).
+  bool report_thread = true;
 };
 
 // Sends a batch of events to the current leader; ok once the leader has committed them.
@@ -57,7 +64,7 @@ using report_fn = std::function<base::status(const pb::ReportRequest&)>;
 class agent {
  public:
   // Opens the store, re-arms or re-reports what it holds, starts the reporter.
-  static base::result<std::unique_ptr<agent>> start(agent_options o, exec::supervisor& runner,
+  static base::result<std::unique_ptr<agent>> start(agent_options o, exec::launcher& runner,
                                                     report_fn report);
   ~agent();  // shutdown()
   agent(const agent&) = delete;
@@ -74,6 +81,13 @@ class agent {
   // supervisor has called back for each of them.
   void shutdown();
 
+  // Without a reporter thread: the next report to send (persisting what changed first), or
+  // nothing if no event waits or a report is already out; then its answer (ok: committed).
+  std::optional<pb::ReportRequest> take_report();
+  void report_answered(bool ok);
+  // Without the threads: writes the records that changed (the persister's round).
+  void persist();
+
   std::uint64_t highest_epoch() const;
   std::size_t running() const;
   std::size_t unreported() const;  // events not yet committed by a leader
@@ -84,7 +98,7 @@ class agent {
     exec::run_id rid{};
   };
 
-  agent(agent_options o, exec::supervisor& runner, report_fn report,
+  agent(agent_options o, exec::launcher& runner, report_fn report,
         std::unique_ptr<launch_store> store);
   base::status recover();
   // Hands a run to the executor (mu_ not held). Fails the run at once if it cannot start.
@@ -93,16 +107,23 @@ class agent {
   void on_finished(const std::string& id, exec::run_result r);
   void finish_locked(entry& e, pb::RunEvent ev);
   void report_loop();
+  // The request for the oldest events (none: nothing to send); mu_ not held.
+  std::optional<pb::ReportRequest> prepare_report();
+  // The answer to the report of the oldest `n` events (mu_ not held).
+  void complete_report(std::size_t n, bool ok);
+  void persist_loop();
+  std::int64_t now_us() const;
   bool is_known_locked(const std::string& id) const;
   void remember_locked(const std::string& id);
 
   const agent_options opt_;
-  exec::supervisor& runner_;
+  exec::launcher& runner_;
   const report_fn report_;
   std::unique_ptr<launch_store> store_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::int64_t started_at_us_ = 0;                   // set once at start
   std::uint64_t highest_epoch_ = 0;                  // guarded by mu_
   std::unordered_map<std::string, entry> launches_;  // guarded by mu_: id -> launch
   std::deque<pb::RunEvent> outbox_;                  // guarded by mu_: in order of events
@@ -113,9 +134,14 @@ class agent {
   // Runs handed to the supervisor whose on_finished has not come yet (guarded by mu_): the
   // agent must outlive their callbacks, so shutdown() waits for them.
   std::size_t with_runner_ = 0;
-  bool kick_ = false;      // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  bool kick_ = false;           // guarded by mu_
+  std::size_t report_out_ = 0;  // guarded by mu_: events in the report being sent
+  bool stopping_ = false;       // guarded by mu_
   std::thread reporter_;
+  std::thread persister_;
+  // Serializes the store's writes of changed records with the forgets after a commit (taken
+  // before mu_), so a forgotten record is never written back.
+  std::mutex store_mu_;
 };
 
 // The environment every run gets (SEMANTICS.md "Launches"): SUNDIAL_JOB,

@@ -3,6 +3,10 @@
 
 #include "exec/supervisor.h"
 
+#include <fstream>
+#include <sstream>
+
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -241,6 +245,25 @@ void supervisor::shutdown(std::chrono::nanoseconds grace) {
   if (need_wake) s_->wake_loop();
   std::lock_guard join_lock(s_->join_mu);
   if (s_->thread.joinable()) s_->thread.join();
+}
+
+std::uint64_t supervisor::process_identity(int pid) const {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 > line.size()) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return 0;
+}
+
+void supervisor::kill_leftover_group(int pgid, std::uint64_t identity) {
+  if (pgid > 0 && identity != 0 && process_identity(pgid) == identity) ::kill(-pgid, SIGKILL);
 }
 
 }  // namespace sundial::exec

@@ -1,6 +1,7 @@
 // The leader driver's thread: leadership, the wake-up schedule and the queues.
 #include <spdlog/spdlog.h>
 
+#include "base/assert.h"
 #include "scheduler/leader_internal.h"
 
 namespace sundial::scheduler {
@@ -17,15 +18,34 @@ void leader::impl::post(std::function<void()> fn) {
   cv.notify_one();
 }
 
-std::unique_ptr<leader> leader::start(leader_options o, raft_node::node& node,
+std::unique_ptr<leader> leader::start(leader_options o, consensus_link consensus,
                                       state::job_store& jobs, const base::clock& clock,
                                       std::function<std::vector<std::string>()> members,
                                       agent_link link, leader_metrics metrics) {
-  auto i = std::make_unique<impl>(std::move(o), node, jobs, clock, std::move(members),
-                                  std::move(link), std::move(metrics));
-  impl* p = i.get();
-  i->thread = std::thread([p] { p->loop(); });
+  auto l = stepped(std::move(o), std::move(consensus), jobs, clock, std::move(members),
+                   std::move(link), std::move(metrics));
+  impl* p = l->impl_.get();
+  p->thread = std::thread([p] { p->loop(); });
+  return l;
+}
+
+std::unique_ptr<leader> leader::stepped(leader_options o, consensus_link consensus,
+                                        state::job_store& jobs, const base::clock& clock,
+                                        std::function<std::vector<std::string>()> members,
+                                        agent_link link, leader_metrics metrics) {
+  auto i = std::make_unique<impl>(std::move(o), std::move(consensus), jobs, clock,
+                                  std::move(members), std::move(link), std::move(metrics));
   return std::unique_ptr<leader>(new leader(std::move(i)));
+}
+
+void leader::step() {
+  SUNDIAL_ASSERT(!impl_->thread.joinable(), "step() is for a leader made by stepped()");
+  impl_->step();
+}
+
+std::int64_t leader::next_wake_us() const {
+  if (!impl_->ready) return impl_->now_us() + 200'000;
+  return impl_->next_wake_us();
 }
 
 leader::leader(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
@@ -102,6 +122,7 @@ void leader::impl::step_down() {
   ready_flag = false;
   fire_plan.clear();
   inflight_last_slot.clear();
+  inflight_runs.clear();
   runs.clear();
   retrying.clear();
   membership_changed = true;
@@ -122,12 +143,28 @@ void leader::impl::step_down() {
 
 // A new term: everything committed before it must be applied here before the plan is built
 // from the state (a Raft barrier), then the active runs are taken over and the plan built.
+// Whether term t's barrier has completed; asks for it (once per term, again after a failure).
+bool leader::impl::barrier_passed(std::uint64_t t) {
+  std::lock_guard lock(mu);
+  if (barrier_done == t) return true;
+  if (barrier_asked == t) return false;
+  barrier_asked = t;
+  consensus.barrier([this, t](raft_node::proposal_result r) {
+    std::lock_guard lock(mu);
+    if (barrier_asked != t) return;
+    if (r.status == raft_node::outcome::committed) {
+      barrier_done = t;
+    } else {
+      spdlog::warn("scheduler: barrier for term {} failed ({}); retrying", t, r.message);
+      barrier_asked = 0;
+    }
+    callbacks.push_back([] {});  // wakes the loop
+    cv.notify_one();
+  });
+  return false;
+}
+
 bool leader::impl::take_over(std::uint64_t t) {
-  auto barrier = node.read_barrier(opt.propose_timeout).get();
-  if (barrier.status != raft_node::outcome::committed) {
-    spdlog::warn("scheduler: barrier for term {} failed ({}); retrying", t, barrier.message);
-    return false;
-  }
   term = t;
   auto active = jobs.active();
   if (!active) {
@@ -150,27 +187,27 @@ bool leader::impl::take_over(std::uint64_t t) {
   return true;
 }
 
+// Whether a round has something to do now (besides the clock's wake-ups).
+bool leader::impl::has_work_locked() const {
+  const bool leadership_moved = is_leader != (term != 0) || (is_leader && leader_term != term);
+  // Waiting for the take-over barrier is not work: its answer (a callback) is.
+  const bool awaiting_barrier =
+      is_leader && term == 0 && barrier_asked == leader_term && barrier_done != leader_term;
+  return stopping || (leadership_moved && !awaiting_barrier) || !changed_jobs.empty() ||
+         all_jobs_changed || !changed_runs.empty() || !reports.empty() || !callbacks.empty() ||
+         !refresh_jobs.empty();
+}
+
 void leader::impl::loop() {
   while (true) {
-    std::vector<std::string> jobs_now, refresh;
-    std::vector<state::pb::ExecutionRef> runs_now;
-    std::vector<pending_report> reports_now;
-    std::vector<std::function<void()>> calls;
-    bool all = false, leading = false;
-    std::uint64_t t = 0;
     {
       std::unique_lock lock(mu);
-      const auto work = [&] {
-        return stopping || is_leader != (term != 0) || (is_leader && leader_term != term) ||
-               !changed_jobs.empty() || all_jobs_changed || !changed_runs.empty() ||
-               !reports.empty() || !callbacks.empty() || !refresh_jobs.empty();
-      };
-      if (!work()) {
+      if (!has_work_locked()) {
         if (ready) {
           const std::int64_t wait = std::max<std::int64_t>(0, next_wake_us() - now_us());
-          cv.wait_for(lock, microseconds(wait), work);
+          cv.wait_for(lock, microseconds(wait), [&] { return has_work_locked(); });
         } else {
-          cv.wait_for(lock, milliseconds(200), work);
+          cv.wait_for(lock, milliseconds(200), [&] { return has_work_locked(); });
         }
       }
       if (stopping) return;
@@ -179,50 +216,67 @@ void leader::impl::loop() {
         cv.wait_for(lock, opt.batch_window, [&] { return stopping; });
         if (stopping) return;
       }
-      leading = is_leader;
-      t = leader_term;
-      jobs_now.swap(changed_jobs);
-      runs_now.swap(changed_runs);
-      reports_now.swap(reports);
-      calls.swap(callbacks);
-      refresh.swap(refresh_jobs);
-      all = all_jobs_changed;
-      all_jobs_changed = false;
     }
-    if (!leading || (term != 0 && t != term)) {
-      step_down();
-      for (auto& r : reports_now)
-        r.done(base::fail(base::errc::not_leader, "this server is not the leader"));
-      if (!leading) continue;
-    }
-    if (term == 0) {
-      if (!take_over(t)) {
-        for (auto& r : reports_now)
-          r.done(base::fail(base::errc::unavailable, "the new leader is taking over"));
-        continue;
-      }
-    }
-    for (auto& fn : calls)
-      fn();
-    for (const auto& ref : runs_now)
-      track(ref);
-    if (all) {
-      plan_all();
-    } else {
-      for (const auto& name : jobs_now)
-        plan_job(name);
-    }
-    for (const auto& name : refresh) {
-      inflight_last_slot.erase(name);
-      plan_job(name);
-    }
-    if (!reports_now.empty()) handle_reports(std::move(reports_now));
-    const std::int64_t now = now_us();
-    poll_nodes(now);
-    expire_lost(now);
-    retries_due(now);
-    fire_due(now);
+    step();
   }
+}
+
+void leader::impl::step() {
+  std::vector<std::string> jobs_now, refresh;
+  std::vector<state::pb::ExecutionRef> runs_now;
+  std::vector<pending_report> reports_now;
+  std::vector<std::function<void()>> calls;
+  bool all = false, leading = false;
+  std::uint64_t t = 0;
+  {
+    std::lock_guard lock(mu);
+    if (stopping) return;
+    leading = is_leader;
+    t = leader_term;
+    jobs_now.swap(changed_jobs);
+    runs_now.swap(changed_runs);
+    reports_now.swap(reports);
+    calls.swap(callbacks);
+    refresh.swap(refresh_jobs);
+    all = all_jobs_changed;
+    all_jobs_changed = false;
+  }
+  if (!leading || (term != 0 && t != term)) {
+    step_down();
+    for (auto& r : reports_now)
+      r.done(base::fail(base::errc::not_leader, "this server is not the leader"));
+    if (!leading) return;
+  }
+  if (term == 0) {
+    // Changes queued before the take-over are covered by it (it reads the whole state).
+    if (!barrier_passed(t) || !take_over(t)) {
+      for (auto& r : reports_now)
+        r.done(base::fail(base::errc::unavailable, "the new leader is taking over"));
+      return;
+    }
+    jobs_now.clear();
+    all = false;
+  }
+  for (auto& fn : calls)
+    fn();
+  for (const auto& ref : runs_now)
+    track(ref);
+  if (all) {
+    plan_all();
+  } else {
+    for (const auto& name : jobs_now)
+      plan_job(name);
+  }
+  for (const auto& name : refresh) {
+    inflight_last_slot.erase(name);
+    plan_job(name);
+  }
+  if (!reports_now.empty()) handle_reports(std::move(reports_now));
+  const std::int64_t now = now_us();
+  poll_nodes(now);
+  expire_lost(now);
+  retries_due(now);
+  fire_due(now);
 }
 
 }  // namespace sundial::scheduler

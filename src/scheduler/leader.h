@@ -57,6 +57,15 @@ struct leader_metrics {
   std::function<void(std::uint64_t n)> lost_runs;
 };
 
+// Consensus, as the leader needs it (server/ wires the Raft node; the simulator its own log).
+// Each answers once through its callback, from any thread.
+struct consensus_link {
+  // Proposes a command (state::encode_command); the result once it is applied here, or why not.
+  std::function<void(std::string command, std::function<void(raft_node::proposal_result)>)> propose;
+  // Completes once everything committed before it is applied here (Raft thesis 6.4).
+  std::function<void(std::function<void(raft_node::proposal_result)>)> barrier;
+};
+
 // Talking to agents (server/ wires the local agent directly and the others over gRPC). Each
 // call answers through its callback, from any thread.
 struct agent_link {
@@ -76,10 +85,16 @@ class leader {
   // `members` names the nodes that can run jobs (the servers today); the leader asks each
   // one's status every second (tags, running count, liveness) and places runs among those
   // that answer.
-  static std::unique_ptr<leader> start(leader_options o, raft_node::node& node,
+  static std::unique_ptr<leader> start(leader_options o, consensus_link consensus,
                                        state::job_store& jobs, const base::clock& clock,
                                        std::function<std::vector<std::string>()> members,
                                        agent_link link, leader_metrics metrics = {});
+  // The same leader without its thread: the caller drives it with step() (the simulator, on
+  // simulated time; every callback must then come from the caller's thread too).
+  static std::unique_ptr<leader> stepped(leader_options o, consensus_link consensus,
+                                         state::job_store& jobs, const base::clock& clock,
+                                         std::function<std::vector<std::string>()> members,
+                                         agent_link link, leader_metrics metrics = {});
   ~leader();  // stop()
   leader(const leader&) = delete;
   leader& operator=(const leader&) = delete;
@@ -96,6 +111,11 @@ class leader {
   // Whether this node leads and has taken over (barrier, plan, active runs).
   bool ready() const;
   void stop();
+
+  // Stepped mode: one round of the loop (takes what the queues hold, acts, never blocks), and
+  // the clock's instant (µs) by which the next round is due if nothing arrives before.
+  void step();
+  std::int64_t next_wake_us() const;
 
   struct impl;
 

@@ -38,6 +38,7 @@ struct node_state {
   std::int64_t last_ok_us = 0;     // last status answer (leader's clock)
   std::int64_t first_fail_us = 0;  // first failure since the last answer; 0: none
   std::int64_t last_asked_us = 0;
+  std::int64_t agent_started_us = 0;  // from its last answer: a change is a restart
   bool asking = false;
 };
 
@@ -48,7 +49,7 @@ struct pending_report {
 
 struct leader::impl {
   leader_options opt;
-  raft_node::node& node;
+  consensus_link consensus;
   state::job_store& jobs;
   const base::clock& clock;
   std::function<std::vector<std::string>()> members;
@@ -68,6 +69,9 @@ struct leader::impl {
   std::vector<pending_report> reports;
   std::vector<std::string> refresh_jobs;         // a proposal for them failed: re-read their state
   std::vector<std::function<void()>> callbacks;  // agent answers to handle on the loop
+  // The take-over barrier (guarded by mu): asked for a term, and done for a term (0: none).
+  std::uint64_t barrier_asked = 0;
+  std::uint64_t barrier_done = 0;
 
   // ---- loop-only state ----
   std::uint64_t term = 0;  // the term this leader took over; 0: not leading
@@ -76,6 +80,9 @@ struct leader::impl {
   plan fire_plan;  // job -> when to decide its next slots (slot - lookahead, or slot)
   // Slots proposed but not yet applied, per job: due() must start after them.
   std::unordered_map<std::string, std::int64_t> inflight_last_slot;
+  // Records of launch intents proposed but not yet applied, per job (their ids): overlap is
+  // decided against them too, or two batches in flight could both start a forbid job.
+  std::unordered_map<std::string, std::set<std::string>> inflight_runs;
   std::unordered_map<std::string, std::uint64_t> rr_cursor;  // round_robin jobs
   std::map<std::string, tracked_run> runs;                   // key: job \0 id
   std::set<std::string> retrying;  // keys of runs whose applied state is retrying
@@ -87,10 +94,10 @@ struct leader::impl {
 
   std::thread thread;
 
-  impl(leader_options o, raft_node::node& n, state::job_store& j, const base::clock& c,
+  impl(leader_options o, consensus_link n, state::job_store& j, const base::clock& c,
        std::function<std::vector<std::string>()> m, agent_link l, leader_metrics x)
       : opt(std::move(o)),
-        node(n),
+        consensus(std::move(n)),
         jobs(j),
         clock(c),
         members(std::move(m)),
@@ -102,6 +109,9 @@ struct leader::impl {
 
   // leader.cc
   void loop();
+  bool has_work_locked() const;  // mu held
+  void step();
+  bool barrier_passed(std::uint64_t t);
   bool take_over(std::uint64_t t);
   void step_down();
   std::int64_t next_wake_us() const;

@@ -91,6 +91,10 @@ void leader::impl::fire_due(std::int64_t now) {
     if (decided_at_instant(job)) {
       for (const auto& [k, r] : runs)
         if (r.job == job.name()) active.push_back({r.id, core_state(r.state)});
+      if (auto it = inflight_runs.find(job.name()); it != inflight_runs.end()) {
+        for (const auto& id : it->second)
+          if (!runs.count(key(job.name(), id))) active.push_back({id, execution_state::pending});
+      }
     }
     std::uint64_t skipped = d.skipped;
     auto launch = [&](std::int64_t slot, std::uint32_t missed, const char* trigger) {
@@ -98,7 +102,8 @@ void leader::impl::fire_due(std::int64_t now) {
         const overlap_decision od = decide_overlap(concurrency_of(job), active);
         if (od.action == overlap_action::skip) {
           spdlog::info("scheduler: job {} slot skipped: {}", job.name(), od.reason);
-          ++skipped;
+          // A catch-up run stands for every slot merged into it: all of them are skipped.
+          skipped += std::max<std::uint32_t>(1, missed);
           if (metrics.launches) metrics.launches("skipped", 1);
           return;
         }
@@ -133,7 +138,9 @@ void leader::impl::fire_due(std::int64_t now) {
         spdlog::warn("scheduler: job {}: {}", job.name(), choice.err().message);
       }
       if (job.routing() != "round_robin") rr_cursor.erase(job.name());
-      active.push_back({base::make_execution_id(in->launch_id(), 0, 1), execution_state::pending});
+      const std::string id = base::make_execution_id(in->launch_id(), 0, 1);
+      active.push_back({id, execution_state::pending});
+      if (decided_at_instant(job)) inflight_runs[job.name()].insert(id);
     };
     for (const auto& c : d.catchup)
       launch(c.slot_us, static_cast<std::uint32_t>(c.missed), "catchup");
@@ -175,27 +182,38 @@ void leader::impl::propose_launches(state::pb::LaunchBatch batch, std::vector<st
   std::vector<std::pair<std::string, std::int64_t>> marks;
   for (const auto& a : batch.advances())
     marks.emplace_back(a.job(), a.last_slot_us());
+  std::vector<std::pair<std::string, std::string>> launched;
+  for (const auto& in : batch.intents())
+    launched.emplace_back(in.job(), base::make_execution_id(in.launch_id(), 0, 1));
   std::string cmd = state::encode_command(state::job_command::launch_batch, batch);
-  node.propose(
-      std::move(cmd), opt.propose_timeout,
-      [this, names = std::move(names), marks = std::move(marks)](raft_node::proposal_result r) {
-        std::lock_guard lock(mu);
-        if (r.status == raft_node::outcome::committed) {
-          // The stored last_slot now covers these marks (a later batch's stay).
-          callbacks.push_back([this, marks] {
-            for (const auto& [n, slot] : marks) {
-              auto it = inflight_last_slot.find(n);
-              if (it != inflight_last_slot.end() && it->second == slot)
-                inflight_last_slot.erase(it);
-            }
-          });
-        } else {
-          spdlog::warn("scheduler: launch batch not committed ({}): {}",
-                       raft_node::to_string(r.status), r.message);
-          refresh_jobs.insert(refresh_jobs.end(), names.begin(), names.end());
+  consensus.propose(std::move(cmd), [this, names = std::move(names), marks = std::move(marks),
+                                     launched = std::move(launched)](raft_node::proposal_result r) {
+    std::lock_guard lock(mu);
+    // Committed: the records are applied (and queued for tracking) before this answer.
+    // Not committed: the slots are decided again.
+    callbacks.push_back([this, launched] {
+      for (const auto& [job, id] : launched) {
+        auto it = inflight_runs.find(job);
+        if (it == inflight_runs.end()) continue;
+        it->second.erase(id);
+        if (it->second.empty()) inflight_runs.erase(it);
+      }
+    });
+    if (r.status == raft_node::outcome::committed) {
+      // The stored last_slot now covers these marks (a later batch's stay).
+      callbacks.push_back([this, marks] {
+        for (const auto& [n, slot] : marks) {
+          auto it = inflight_last_slot.find(n);
+          if (it != inflight_last_slot.end() && it->second == slot) inflight_last_slot.erase(it);
         }
-        cv.notify_one();
       });
+    } else {
+      spdlog::warn("scheduler: launch batch not committed ({}): {}", raft_node::to_string(r.status),
+                   r.message);
+      refresh_jobs.insert(refresh_jobs.end(), names.begin(), names.end());
+    }
+    cv.notify_one();
+  });
 }
 
 }  // namespace sundial::scheduler

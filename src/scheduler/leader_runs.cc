@@ -367,35 +367,33 @@ void leader::impl::propose_updates(state::pb::ExecutionUpdates u,
   for (const auto& x : u.updates())
     touched.emplace_back(x.job(), x.id());
   std::string cmd = state::encode_command(state::job_command::execution_updates, u);
-  node.propose(
-      std::move(cmd), opt.propose_timeout,
-      [this, dones = std::move(dones),
-       touched = std::move(touched)](raft_node::proposal_result r) mutable {
-        const bool ok = r.status == raft_node::outcome::committed;
-        for (auto& d : dones) {
-          if (ok)
-            d({});
-          else
-            d(base::fail(base::errc::unavailable, fmt::format("not committed: {}", r.message)));
-        }
-        if (ok) return;
-        spdlog::warn("scheduler: lifecycle update not committed ({}): {}",
-                     raft_node::to_string(r.status), r.message);
-        // What this leader believed it had proposed did not happen: follow the
-        // stored state again (the agents resend their reports).
-        post([this, touched = std::move(touched)] {
-          for (const auto& [job, id] : touched) {
-            auto it = runs.find(key(job, id));
-            if (it == runs.end()) continue;
-            auto e = jobs.execution(job, id);
-            if (!e || !*e) continue;
-            if (auto st = state::parse_exec_state((*e)->state())) it->second.state = *st;
-            it->second.placing = false;
-            it->second.ack_proposed = false;
-            it->second.stop_sent = false;
-          }
-        });
-      });
+  consensus.propose(std::move(cmd), [this, dones = std::move(dones), touched = std::move(touched)](
+                                        raft_node::proposal_result r) mutable {
+    const bool ok = r.status == raft_node::outcome::committed;
+    for (auto& d : dones) {
+      if (ok)
+        d({});
+      else
+        d(base::fail(base::errc::unavailable, fmt::format("not committed: {}", r.message)));
+    }
+    if (ok) return;
+    spdlog::warn("scheduler: lifecycle update not committed ({}): {}",
+                 raft_node::to_string(r.status), r.message);
+    // What this leader believed it had proposed did not happen: follow the
+    // stored state again (the agents resend their reports).
+    post([this, touched = std::move(touched)] {
+      for (const auto& [job, id] : touched) {
+        auto it = runs.find(key(job, id));
+        if (it == runs.end()) continue;
+        auto e = jobs.execution(job, id);
+        if (!e || !*e) continue;
+        if (auto st = state::parse_exec_state((*e)->state())) it->second.state = *st;
+        it->second.placing = false;
+        it->second.ack_proposed = false;
+        it->second.stop_sent = false;
+      }
+    });
+  });
 }
 
 void leader::impl::poll_nodes(std::int64_t now) {
@@ -434,7 +432,10 @@ void leader::impl::poll_nodes(std::int64_t now) {
           if (n.first_fail_us == 0) n.first_fail_us = t;
           return;
         }
-        const bool was_down = n.first_fail_us > 0 || n.last_ok_us == 0;
+        // Down, never heard of, or restarted between two polls (its armed runs forgotten).
+        const bool was_down =
+            n.first_fail_us > 0 || n.last_ok_us == 0 || n.agent_started_us != a->started_at_us();
+        n.agent_started_us = a->started_at_us();
         n.last_ok_us = t;
         n.first_fail_us = 0;
         n.view.tags = {a->tags().begin(), a->tags().end()};

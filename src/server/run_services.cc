@@ -260,8 +260,16 @@ base::status run_services::start(const run_options& o, raft_node::node& node,
   lm.missed_slots = [&m](std::uint64_t n) { m.count_missed(n); };
   lm.caught_up_slots = [&m](std::uint64_t n) { m.count_caught_up(n); };
   lm.lost_runs = [&m](std::uint64_t n) { m.count_lost(n); };
+  scheduler::consensus_link consensus;
+  const milliseconds propose_timeout = lo.propose_timeout;
+  consensus.propose = [&node, propose_timeout](std::string cmd, auto done) {
+    node.propose(std::move(cmd), propose_timeout, std::move(done));
+  };
+  consensus.barrier = [&node, propose_timeout](auto done) {
+    node.read_barrier(propose_timeout, std::move(done));
+  };
   im->leader = scheduler::leader::start(
-      lo, node, jobs, im->clock,
+      lo, std::move(consensus), jobs, im->clock,
       [im] {
         std::vector<std::string> names;
         for (const auto& mem : im->kv->members())

@@ -1,6 +1,7 @@
 // The agent with a real supervisor and real processes; the leader is a test double that
 // records reports and accepts or refuses them on demand.
 #include "agent/agent.h"
+#include "exec/supervisor.h"
 
 #include <gtest/gtest.h>
 
