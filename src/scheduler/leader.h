@@ -47,6 +47,11 @@ struct leader_options {
   std::chrono::milliseconds agent_ttl{std::chrono::seconds(10)};
   // How often each node's status is asked (liveness, tags, load).
   std::chrono::milliseconds status_interval{std::chrono::seconds(1)};
+  // Launches that could go to this node or as well to others go to the others: a leader that
+  // dies then takes no armed slot with it (the survivors' timers fire them on time while a new
+  // leader is elected), and its CPU stays with the scheduling. `target: all` still includes it,
+  // and so does a launch only it can take.
+  bool prefer_other_nodes = true;
 };
 
 // Counters and observations for /metrics (all optional).

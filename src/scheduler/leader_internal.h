@@ -135,6 +135,9 @@ struct leader::impl {
   void drop_runs_of(const std::string& job, bool deleted);
   void retries_due(std::int64_t now);
   std::vector<node_view> alive_nodes() const;
+  // choose_targets among the alive nodes, this leader's own node left out when the others can
+  // take the launch as well (leader_options::prefer_other_nodes).
+  base::result<target_choice> choose(const target_request& req) const;
   static std::string key(const std::string& job, const std::string& id) { return job + '\0' + id; }
 };
 

@@ -72,7 +72,6 @@ void leader::impl::fire_due(std::int64_t now) {
   state::pb::LaunchBatch batch;
   std::vector<std::string> touched;
   const std::int64_t lookahead = duration_cast<microseconds>(opt.lookahead).count();
-  const std::vector<node_view> alive = alive_nodes();
   for (const auto& entry : fire_plan.take_due(now, opt.max_batch)) {
     auto j = jobs.get(entry.job);
     if (!j || !*j) continue;
@@ -125,9 +124,8 @@ void leader::impl::fire_due(std::int64_t now) {
       in->set_trigger(trigger);
       in->set_scheduled(true);
       std::uint64_t& cursor = rr_cursor[job.name()];
-      auto choice = choose_targets(
-          targets_of(job, base::mix64(base::fnv1a_64(in->launch_id()) ^ ++seed_counter), cursor),
-          alive);
+      auto choice = choose(
+          targets_of(job, base::mix64(base::fnv1a_64(in->launch_id()) ^ ++seed_counter), cursor));
       if (choice) {
         cursor = choice->cursor;
         for (const auto& n : choice->nodes)

@@ -44,6 +44,19 @@ std::vector<node_view> leader::impl::alive_nodes() const {
   return out;
 }
 
+base::result<target_choice> leader::impl::choose(const target_request& req) const {
+  std::vector<node_view> alive = alive_nodes();
+  auto all = choose_targets(req, alive);
+  if (!opt.prefer_other_nodes || req.target == target_mode::all || !all) return all;
+  const bool mine =
+      std::find(all->nodes.begin(), all->nodes.end(), opt.node_name) != all->nodes.end();
+  if (!mine) return all;
+  std::erase_if(alive, [&](const node_view& n) { return n.name == opt.node_name; });
+  auto others = choose_targets(req, alive);
+  if (others && others->nodes.size() == all->nodes.size()) return others;
+  return all;
+}
+
 // A job was deleted or disabled: its runs that have not started must not start. Records of a
 // deleted job are gone with it, so their agents are told directly; a disabled job's waiting
 // records go to stopping (and so to stopped) through Raft. Runs already going are left to end.
@@ -193,7 +206,7 @@ void leader::impl::place(tracked_run& r) {
     const bool retry = (*e)->trigger() == "retry";
     if (retry) req.target = target_mode::one;
     if (retry) req.tags = strip_counts(req.tags);
-    auto choice = choose_targets(req, alive_nodes());
+    auto choice = choose(req);
     if (!choice || choice->nodes.empty()) {
       x->set_state("failed");
       x->set_error(choice ? "no node to run it on" : choice.err().message);

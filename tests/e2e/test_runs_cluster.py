@@ -65,7 +65,7 @@ def print_report(title, report):
     return tot
 
 
-def test_leader_failover_runs_no_slot_twice(kept_cluster, three, tmp_path):
+def test_leader_failover_misses_no_slot_and_runs_none_twice(kept_cluster, three, tmp_path):
     leader = three
     names = [f"tick-{i:02d}" for i in range(20)]
     files = {n: tmp_path / f"{n}.log" for n in names}
@@ -89,6 +89,9 @@ def test_leader_failover_runs_no_slot_twice(kept_cluster, three, tmp_path):
     print_report(f"without {leader.name}, slots up to {rfc3339(cutoff)}:", report)
     twice = {n: r["twice_runs"] for n, r in report.items() if r["twice"]}
     assert not twice, f"slots run twice across the failover: {twice}"
+    # The leader arms no slot on itself while others can take it: its death costs none.
+    missed = {n: r["missed"] for n, r in report.items() if r["missed"]}
+    assert not missed, f"slots missed across the failover: {missed}"
 
     # The old leader returns; the runs its agent had armed may run late, never twice.
     leader.start()
