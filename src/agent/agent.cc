@@ -287,20 +287,20 @@ void agent::on_started(const std::string& id, int pid, base::wall_time at) {
   if (opt_.observe_lateness && e.rec.run().run_at_us() > 0)
     opt_.observe_lateness(static_cast<double>(at_us - e.rec.run().run_at_us()) / 1e6);
   e.rec.set_state(std::string(running_state));
+  // The process's identity (a /proc read) is taken by the persister, off the launch thread.
   e.rec.set_pgid(pid);
-  e.rec.set_pid_start_ticks(runner_.process_identity(pid));
   pb::RunEvent ev = event_for(e.rec.run(), running_state);
   ev.set_at_us(at_us);
   outbox_.push_back(std::move(ev));
   dirty_.insert(id);
   ++running_;
-  cv_.notify_all();
+  wake_locked();
 }
 
 void agent::on_finished(const std::string& id, exec::run_result r) {
   std::lock_guard lock(mu_);
   if (with_runner_ > 0) --with_runner_;
-  cv_.notify_all();
+  if (stopping_) runner_cv_.notify_all();
   auto it = launches_.find(id);
   if (it == launches_.end()) return;
   entry& e = it->second;
@@ -323,7 +323,20 @@ void agent::finish_locked(entry& e, pb::RunEvent ev) {
   *e.rec.mutable_result() = ev;
   outbox_.push_back(std::move(ev));
   dirty_.insert(e.rec.run().execution_id());
-  cv_.notify_all();
+  wake_locked();
+}
+
+// Wakes the persister and the reporter only when they wait for work: inside their windows
+// they gather, and a notification per event would cost a context switch per run.
+void agent::wake_locked() {
+  if (persister_idle_ && !dirty_.empty()) {
+    persister_idle_ = false;
+    persist_cv_.notify_one();
+  }
+  if (reporter_idle_ && (!outbox_.empty() || kick_)) {
+    reporter_idle_ = false;
+    report_cv_.notify_one();
+  }
 }
 
 pb::StopResponse agent::stop(const pb::StopRequest& req) {
@@ -369,7 +382,7 @@ pb::StatusResponse agent::status(const pb::StatusRequest& req) {
 void agent::leader_changed() {
   std::lock_guard lock(mu_);
   kick_ = true;
-  cv_.notify_all();
+  report_cv_.notify_all();
 }
 
 // Writes the records that changed since the last write. store_mu_ is taken before mu_ (and
@@ -386,6 +399,10 @@ void agent::persist() {
     dirty_.clear();
   }
   if (put.empty()) return;
+  for (auto& rec : put) {
+    if (rec.state() == running_state && rec.pgid() > 0 && rec.pid_start_ticks() == 0)
+      rec.set_pid_start_ticks(runner_.process_identity(rec.pgid()));
+  }
   if (auto st = store_->write(put, {}, 0); !st) spdlog::error("agent: {}", st.err().message);
 }
 
@@ -449,9 +466,11 @@ void agent::report_answered(bool ok) {
 void agent::persist_loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stopping_ || !dirty_.empty(); });
+    persister_idle_ = true;
+    persist_cv_.wait(lock, [&] { return stopping_ || !dirty_.empty(); });
+    persister_idle_ = false;
     if (stopping_ && dirty_.empty()) return;
-    cv_.wait_for(lock, opt_.persist_window, [&] { return stopping_; });
+    persist_cv_.wait_for(lock, opt_.persist_window, [&] { return stopping_; });
     lock.unlock();
     persist();
     lock.lock();
@@ -466,12 +485,14 @@ void agent::report_loop() {
   std::unique_lock lock(mu_);
   while (true) {
     if (backoff > milliseconds{0}) {
-      cv_.wait_for(lock, backoff, [&] { return stopping_ || kick_; });
+      report_cv_.wait_for(lock, backoff, [&] { return stopping_ || kick_; });
     } else {
-      cv_.wait(lock, [&] { return stopping_ || kick_ || !outbox_.empty(); });
+      reporter_idle_ = true;
+      report_cv_.wait(lock, [&] { return stopping_ || kick_ || !outbox_.empty(); });
+      reporter_idle_ = false;
       if (!stopping_ && !kick_) {
         // A short window gathers the events of runs that start or end together.
-        cv_.wait_for(lock, opt_.report_window, [&] { return stopping_; });
+        report_cv_.wait_for(lock, opt_.report_window, [&] { return stopping_; });
       }
     }
     const bool last_round = stopping_;
@@ -500,7 +521,8 @@ void agent::shutdown() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    cv_.notify_all();
+    persist_cv_.notify_all();
+    report_cv_.notify_all();
   }
   if (reporter_.joinable()) reporter_.join();
   if (persister_.joinable()) persister_.join();
@@ -515,7 +537,7 @@ void agent::shutdown() {
   for (auto rid : going)
     runner_.stop(rid, std::nullopt);
   std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, seconds(30), [&] { return with_runner_ == 0; }))
+  if (!runner_cv_.wait_for(lock, seconds(30), [&] { return with_runner_ == 0; }))
     spdlog::error("agent: {} runs did not end within 30 s of the stop", with_runner_);
 }
 

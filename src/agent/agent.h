@@ -106,6 +106,7 @@ class agent {
   void on_started(const std::string& id, int pid, base::wall_time at);
   void on_finished(const std::string& id, exec::run_result r);
   void finish_locked(entry& e, pb::RunEvent ev);
+  void wake_locked();
   void report_loop();
   // The request for the oldest events (none: nothing to send); mu_ not held.
   std::optional<pb::ReportRequest> prepare_report();
@@ -122,9 +123,13 @@ class agent {
   std::unique_ptr<launch_store> store_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::int64_t started_at_us_ = 0;                   // set once at start
-  std::uint64_t highest_epoch_ = 0;                  // guarded by mu_
+  std::condition_variable persist_cv_;  // the persister waits on it
+  std::condition_variable report_cv_;   // the reporter waits on it
+  std::condition_variable runner_cv_;   // shutdown() waits on it for the runner's callbacks
+  bool persister_idle_ = false;         // guarded by mu_: waiting for changes to write
+  bool reporter_idle_ = false;          // guarded by mu_: waiting for events to send
+  std::int64_t started_at_us_ = 0;      // set once at start
+  std::uint64_t highest_epoch_ = 0;     // guarded by mu_
   std::unordered_map<std::string, entry> launches_;  // guarded by mu_: id -> launch
   std::deque<pb::RunEvent> outbox_;                  // guarded by mu_: in order of events
   std::unordered_set<std::string> dirty_;            // guarded by mu_: ids to persist

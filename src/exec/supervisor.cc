@@ -3,15 +3,14 @@
 
 #include "exec/supervisor.h"
 
-#include <fstream>
-#include <sstream>
-
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <future>
 
@@ -248,18 +247,24 @@ void supervisor::shutdown(std::chrono::nanoseconds grace) {
 }
 
 std::uint64_t supervisor::process_identity(int pid) const {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return 0;
+  // One open and one read into a stack buffer: this runs for every start.
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
   // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-  const auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 > line.size()) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  ++p;
+  for (int field = 2; field < 22 && *p != '\0'; ++p) {
+    if (*p == ' ') ++field;
   }
-  return 0;
+  return std::strtoull(p, nullptr, 10);
 }
 
 void supervisor::kill_leftover_group(int pgid, std::uint64_t identity) {

@@ -177,6 +177,10 @@ bool leader::impl::take_over(std::uint64_t t) {
     ref.set_job(a.job);
     ref.set_id(a.id);
     ref.set_state(a.state);
+    if (auto e = jobs.execution(a.job, a.id); e && *e) {
+      ref.set_node_name((*e)->node_name());
+      ref.set_retry_at_us((*e)->retry_at_us());
+    }
     track(ref);
   }
   plan_all();

@@ -117,11 +117,8 @@ void leader::impl::track(const state::pb::ExecutionRef& ref) {
   } else if (r.state != *st) {
     return;  // an older step of what this leader already proposed
   }
-  auto e = jobs.execution(ref.job(), ref.id());
-  if (e && *e) {
-    r.node = (*e)->node_name();
-    r.retry_at_us = (*e)->retry_at_us();
-  }
+  r.node = ref.node_name();
+  r.retry_at_us = ref.retry_at_us();
   if (*st == exec_state::dispatched || *st == exec_state::retrying) r.placing = false;
   act_on(r);
 }

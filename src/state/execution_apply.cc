@@ -81,6 +81,8 @@ void note_change(pb::BatchResult& out, const pb::Execution& e) {
   c->set_job(e.job_name());
   c->set_id(e.id());
   c->set_state(e.state());
+  c->set_node_name(e.node_name());
+  c->set_retry_at_us(e.retry_at_us());
 }
 
 void refuse(pb::BatchResult& out, const std::string& what, const std::string& why) {
@@ -382,13 +384,21 @@ base::result<pb::BatchResult> apply_execution_updates(txn& t, std::uint64_t inde
     SUNDIAL_TRY(t.put(t.env().execs, rec.key, rec.e.SerializeAsString()));
     SUNDIAL_TRY(put_active(t, rec.e));
     note_change(out, rec.e);
+    // Most steps (dispatched, stopping) change nothing of the job: it is neither read nor
+    // rewritten then (a run is three or four steps; the job record is the biggest write).
+    const bool more_targets =
+        *to == exec_state::dispatched && was_unplaced && u.extra_nodes_size() > 0;
+    if (!more_targets && !is_final(*to) && *to != exec_state::running) continue;
     auto j = read_job(t, u.job());
     if (!j) return j.err();
     if (!*j) continue;  // records go with their job, so this is a record of a deleted job
     pb::Job job = std::move(**j);
     bool remove_job = false;
-    if (*to == exec_state::running) job.set_status("running");
-    if (*to == exec_state::dispatched && was_unplaced && u.extra_nodes_size() > 0) {
+    if (*to == exec_state::running) {
+      if (job.status() == "running") continue;
+      job.set_status("running");
+    }
+    if (more_targets) {
       auto made = add_targets(t, seq, job, rec.e, u.extra_nodes(), c.now_us(), out);
       if (!made) return made.err();
     }
@@ -397,7 +407,7 @@ base::result<pb::BatchResult> apply_execution_updates(txn& t, std::uint64_t inde
       if (!del) return del.err();
       remove_job = *del;
     }
-    SUNDIAL_TRY(prune_history(t, job));
+    if (more_targets || is_final(*to)) SUNDIAL_TRY(prune_history(t, job));
     SUNDIAL_TRY(put_job(t, job));
     if (remove_job) {
       job_outcome gone = delete_job(t, job.name());

@@ -425,5 +425,24 @@ TEST(supervisor, reports_whether_it_got_realtime) {
   EXPECT_EQ(r->output, "0\n") << "realtime: " << s->realtime();
 }
 
+// The identity a restarted agent compares before killing a leftover group: stable for one
+// process, different for another, 0 for none (a sleeping child: its /proc/<pid>/stat is there).
+TEST_F(supervisor_test, process_identity_tells_processes_apart) {
+  const std::uint64_t self = sup_->process_identity(::getpid());
+  EXPECT_NE(self, 0u);
+  EXPECT_EQ(sup_->process_identity(::getpid()), self);
+  EXPECT_EQ(sup_->process_identity(0x3fffffff), 0u);  // beyond pid_max: no such process
+  auto p = probe::make();
+  auto id = sup_->spawn(sh("sleep 5"), p->callbacks());
+  ASSERT_TRUE(id) << id.err().message;
+  const int pid = p->wait_started();
+  ASSERT_GT(pid, 0) << "the child did not start";
+  const std::uint64_t child = sup_->process_identity(pid);
+  EXPECT_NE(child, 0u);
+  EXPECT_EQ(sup_->process_identity(pid), child);
+  sup_->stop(*id);
+  EXPECT_TRUE(p->wait_finished());
+}
+
 }  // namespace
 }  // namespace sundial::exec
