@@ -13,8 +13,10 @@
 // - A result is forgotten only after the leader answered that it committed it.
 //
 // Threads: dispatch/stop/status come from RPC threads; run callbacks from the executor's loop
-// thread; one reporter thread batches events to the leader (a small window, so a thousand runs
-// a second cost a few reports, not a thousand) and writes the store.
+// thread; a persister thread writes what changed within half a millisecond (one transaction for
+// the runs that start or end together), and a reporter thread batches events to the leader (a
+// small window, so a thousand runs a second cost a few reports, not a thousand). Without the
+// threads (agent_options::report_thread false) the caller drives persist() and take_report().
 
 #include <chrono>
 #include <condition_variable>

@@ -38,6 +38,9 @@ class supervisor final : public launcher {
     // SCHED_FIFO priority tried for the loop thread (low: above ordinary work, below the
     // kernel's own real-time threads); 0: do not try.
     int rt_priority = 5;
+    // Threads that spawn beside the loop thread when several armed runs come due together;
+    // -1: one less than the machine's cores (at most 3).
+    int spawn_helpers = -1;
   };
 
   // Starts the loop thread. Fails only when the kernel refuses epoll, eventfd or timerfd.

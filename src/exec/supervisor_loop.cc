@@ -9,10 +9,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "exec/spawn_pool.h"
 #include "exec/supervisor_state.h"
 
 namespace sundial::exec {
@@ -57,7 +60,8 @@ base::wall_time wall_now() {
 
 class loop_runner {
  public:
-  explicit loop_runner(supervisor::state& s) : s_(s), buf_(new char[read_chunk]) {}
+  explicit loop_runner(supervisor::state& s)
+      : s_(s), buf_(new char[read_chunk]), spawner_(helpers_for(s.opts), s.opts.rt_priority) {}
   void run_loop();
 
  private:
@@ -71,11 +75,21 @@ class loop_runner {
   void attend(std::uint64_t id);
   void begin_shutdown(std::chrono::nanoseconds grace);
   void on_wall_timer();
-  void fire(run& r);
+  // Claims an armed run whose instant came; true if its process is to be started.
+  bool fire(run& r);
+  static std::size_t helpers_for(const supervisor::options& o) {
+    if (o.spawn_helpers >= 0) return static_cast<std::size_t>(o.spawn_helpers);
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores <= 1 ? 0 : std::min<std::size_t>(cores - 1, 3);
+  }
   void on_mono_timer();
   void on_deadline(std::uint64_t key);
 
   void start_process(run& r);
+  // The armed runs of one wake-up, spawned together (spawn_pool), then each set up as
+  // start_process does.
+  void start_processes(std::vector<run*>& rs);
+  void started(run& r, base::result<child_process> child);
   void read_output(run& r);
   bool try_reap(run& r);
   void after_reap(run& r);
@@ -99,10 +113,14 @@ class loop_runner {
   std::vector<std::uint64_t> attention_;
   std::vector<std::uint64_t> due_;
   std::vector<std::uint64_t> ids_;
+  std::vector<run*> to_start_;
+  std::vector<const launch_plan*> plans_;
+  std::vector<std::optional<base::result<child_process>>> children_;
   // Finished runs live until the end of the batch of events, so that a later event of the same
   // batch finds no run (ids are never reused) instead of a dangling one.
   std::vector<std::unique_ptr<run>> graveyard_;
   bool shutting_ = false;
+  spawn_pool spawner_;
 };
 
 void loop_runner::run_loop() {
@@ -218,12 +236,14 @@ void loop_runner::on_wall_timer() {
   }
   due_.clear();
   s_.wall.take_due(s_.wall.now(), due_);
+  to_start_.clear();
   for (std::uint64_t id : due_) {
-    if (run* r = find(id); r != nullptr && r->armed) fire(*r);
+    if (run* r = find(id); r != nullptr && r->armed && fire(*r)) to_start_.push_back(r);
   }
+  start_processes(to_start_);
 }
 
-void loop_runner::fire(run& r) {
+bool loop_runner::fire(run& r) {
   r.armed = false;
   phase ph;
   bool over_limit = false;
@@ -243,19 +263,19 @@ void loop_runner::fire(run& r) {
       }
     }
   }
-  if (ph == phase::cancelled) return;  // attend() reports it
+  if (ph == phase::cancelled) return false;  // attend() reports it
   if (r.is_call) {
     auto fn = std::move(r.fn);
     finish(r);  // a call reports nothing; this only forgets it
     fn();
-    return;
+    return false;
   }
   if (over_limit) {
     finish(r, fmt::format("too many running processes: {} (max_running)", s_.opts.max_running),
            outcome::spawn_failed);
-    return;
+    return false;
   }
-  start_process(r);
+  return true;
 }
 
 void loop_runner::on_mono_timer() {
@@ -307,7 +327,25 @@ void loop_runner::on_deadline(std::uint64_t key) {
 }
 
 void loop_runner::start_process(run& r) {
-  auto child = spawn_child(*r.plan);
+  started(r, spawn_child(*r.plan));
+}
+
+void loop_runner::start_processes(std::vector<run*>& rs) {
+  if (rs.size() <= 1) {
+    for (run* r : rs)
+      start_process(*r);
+    return;
+  }
+  plans_.clear();
+  for (run* r : rs)
+    plans_.push_back(&*r->plan);
+  spawner_.spawn_all(plans_, children_);
+  for (std::size_t i = 0; i < rs.size(); ++i)
+    started(*rs[i], std::move(*children_[i]));
+  children_.clear();
+}
+
+void loop_runner::started(run& r, base::result<child_process> child) {
   r.plan.reset();  // the argv and environment copies are no longer needed
   if (!child) {
     r.started_at = wall_now();

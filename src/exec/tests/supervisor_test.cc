@@ -242,6 +242,30 @@ TEST_F(supervisor_test, spawn_at_starts_at_the_instant) {
   EXPECT_EQ(sup_->armed(), 0u);
 }
 
+// A burst of runs armed for one instant is spawned by several threads at once (spawn_pool):
+// each run starts once, at or after the instant, with its own pipe (its output is its own).
+TEST_F(supervisor_test, a_burst_armed_for_one_instant_starts_each_run_once_with_its_own_output) {
+  constexpr int n = 200;
+  const auto at = now() + 500ms;
+  std::vector<std::shared_ptr<probe>> probes;
+  for (int i = 0; i < n; ++i) {
+    probes.push_back(probe::make());
+    shell_spec spec;
+    spec.argv = {"/bin/echo", "run-" + std::to_string(i)};
+    auto id = sup_->spawn_at(at, std::move(spec), probes.back()->callbacks());
+    ASSERT_TRUE(id.ok()) << id.err().message;
+  }
+  for (int i = 0; i < n; ++i) {
+    auto r = probes[i]->wait_finished();
+    ASSERT_TRUE(r) << "run " << i;
+    EXPECT_TRUE(r->success()) << "run " << i << ": " << r->error;
+    EXPECT_EQ(r->output, "run-" + std::to_string(i) + "\n");
+    EXPECT_GE(r->started_at, at);
+    EXPECT_EQ(probes[i]->finished_count(), 1);
+  }
+  EXPECT_EQ(sup_->running(), 0u);
+}
+
 TEST_F(supervisor_test, spawn_at_in_the_past_starts_at_once) {
   auto p = probe::make();
   const auto before = now();
