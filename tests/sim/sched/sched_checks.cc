@@ -152,6 +152,16 @@ void checker::final_checks(std::int64_t end_us) {
       return;
     }
   }
+  // Stop, timeout and restarts leave no process behind: whatever still runs belongs to a run
+  // that has not ended (or was declared lost, its node out of reach at the time).
+  for (const auto& [id, p] : running_) {
+    const std::string st = state_of_.count(id) ? state_of_.at(id) : "";
+    if (is_final_name(st) && st != "lost") {
+      w_.fail(fmt::format("a process of {} ({}) still runs on {} at the end, its run {}", id, p.job,
+                          w_.servers()[p.server].name, st));
+      return;
+    }
+  }
   auto active = w_.reference().active();
   if (!active) return w_.fail("cannot read active runs: " + active.err().message);
   for (const auto& a : *active) {

@@ -79,6 +79,28 @@ void world::schedule_workload() {
     at += static_cast<std::int64_t>(uniform(10'000, 150'000));
     this->at(at, [this, j] { client_propose(set_job_command(j, now_)); });
   }
+  // Stop requests for runs of the long jobs (as POST .../executions/{id}/stop proposes them).
+  for (std::int64_t t = t0 + 6'000'000; t < t0 + opt_.fault_us;
+       t += static_cast<std::int64_t>(uniform(2'000'000, 6'000'000))) {
+    this->at(t, [this] {
+      auto active = ref_store_->active();
+      if (!active) return;
+      std::vector<state::active_execution> candidates;
+      for (const auto& a : *active)
+        if (a.job == "long" || a.job == "manual" || a.job == "replace") candidates.push_back(a);
+      if (candidates.empty()) return;
+      const auto& a = candidates[uniform(0, candidates.size() - 1)];
+      state::pb::ExecutionUpdates u;
+      u.set_now_us(now_);
+      auto* x = u.add_updates();
+      x->set_job(a.job);
+      x->set_id(a.id);
+      x->set_state("stopping");
+      x->set_error("stopped by request");
+      trace(fmt::format("client stops {} of {}", a.id, a.job));
+      client_propose(state::encode_command(state::job_command::execution_updates, u), 3);
+    });
+  }
   // Run-now requests throughout the faults.
   for (std::int64_t t = t0 + 3'000'000; t < t0 + opt_.fault_us;
        t += static_cast<std::int64_t>(uniform(1'500'000, 5'000'000))) {
