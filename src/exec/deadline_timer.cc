@@ -33,8 +33,8 @@ deadline_timer::instant deadline_timer::now() const {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
-void deadline_timer::take_due(instant now, std::vector<std::uint64_t>& due) {
-  while (!set_.empty() && set_.begin()->first <= now) {
+void deadline_timer::take_due(instant now, std::vector<std::uint64_t>& due, std::size_t max) {
+  for (std::size_t n = 0; n < max && !set_.empty() && set_.begin()->first <= now; ++n) {
     due.push_back(set_.begin()->second);
     set_.erase(set_.begin());
   }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <set>
 #include <utility>
@@ -34,8 +35,8 @@ class deadline_timer {
   void add(instant when, std::uint64_t key) { set_.emplace(when, key); }
   // Removes a deadline added before; removing one that is not there does nothing.
   void remove(instant when, std::uint64_t key) { set_.erase({when, key}); }
-  // Moves the keys of deadlines at or before `now` to `due`, earliest first.
-  void take_due(instant now, std::vector<std::uint64_t>& due);
+  // Moves the keys of deadlines at or before `now` to `due`, earliest first, at most `max`.
+  void take_due(instant now, std::vector<std::uint64_t>& due, std::size_t max = SIZE_MAX);
   std::size_t size() const { return set_.size(); }
 
   // Arms the timerfd to the earliest deadline, or disarms it when there is none; a no-op when

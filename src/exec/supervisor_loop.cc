@@ -53,6 +53,8 @@ constexpr auto reap_bound = 1s;
 // Bytes read from one pipe per wake-up, so that one chatty child cannot starve the others.
 constexpr std::size_t read_budget = 1 << 20;
 constexpr std::size_t read_chunk = 64 * 1024;
+// Armed runs spawned per wake-up of the wall-clock timer (see on_wall_timer).
+constexpr std::size_t spawn_batch = 128;
 
 base::wall_time wall_now() {
   return std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
@@ -235,7 +237,11 @@ void loop_runner::on_wall_timer() {
     spdlog::debug("exec: the system clock was stepped; armed instants it passed fire now");
   }
   due_.clear();
-  s_.wall.take_due(s_.wall.now(), due_);
+  // A bounded batch: the children of a huge burst exit while it is spawned, and until the loop
+  // reaps them their pipes and pidfds stay open, which every later spawn copies (clone) and
+  // closes (closefrom) again: one unbounded batch costs the square of its size. The rest stay
+  // due, and the timer, re-armed to their passed instant, fires again right after the reaps.
+  s_.wall.take_due(s_.wall.now(), due_, spawn_batch);
   to_start_.clear();
   for (std::uint64_t id : due_) {
     if (run* r = find(id); r != nullptr && r->armed && fire(*r)) to_start_.push_back(r);
