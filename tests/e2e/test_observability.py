@@ -135,6 +135,11 @@ def test_leader_changes_are_counted_after_a_leader_kill(cluster):
     followers = [s for s in cluster.servers if s is not leader]
     before = {}
     for s in cluster.servers:
+        # A follower counts the leader when its first heartbeat arrives, which may come a
+        # moment after formation returned.
+        wait_for(f"{s.name} to have seen a leader",
+                 lambda: value_of(scrape(s)[1], "sundial_raft_leader_changes_total") >= 1,
+                 timeout=10)
         _, samples = scrape(s)
         assert value_of(samples, "sundial_raft_is_leader") == (1 if s is leader else 0), s.name
         before[s.name] = value_of(samples, "sundial_raft_leader_changes_total")
