@@ -7,7 +7,6 @@
 #include "api/answers.h"
 #include "api/job_json.h"
 #include "api/restore_api.h"
-#include "base/launch_id.h"
 #include "state/execution_lifecycle.h"
 #include "state/job_rules.h"
 
@@ -79,20 +78,6 @@ base::result<std::optional<std::uint64_t>> query_number(const request& req, cons
   return std::optional<std::uint64_t>{*v};
 }
 
-// A launch of `name` now (run-now, ?runoncreate): an intent with no target, which the
-// leader's scheduler places and dispatches once it is committed (SEMANTICS.md "Launches").
-pb::LaunchBatch run_now_intent(const std::string& name, std::int64_t now_us) {
-  pb::LaunchBatch b;
-  b.set_now_us(now_us);
-  auto* in = b.add_intents();
-  in->set_job(name);
-  in->set_slot_us(now_us);
-  in->set_launch_id(base::make_launch_id(name, now_us, 1));
-  in->set_trigger("run_now");
-  in->set_scheduled(false);
-  return b;
-}
-
 // POST /v1/jobs/{job} (Dkron: 202 with the job) and POST /v1/jobs/{job}/run (202 with the
 // executions it created, so a client can follow them from pending to their end).
 void run_now(context& c, const std::string& name, bool dkron_answer, responder reply) {
@@ -100,7 +85,7 @@ void run_now(context& c, const std::string& name, bool dkron_answer, responder r
   if (!j) return reply.send(error_answer(j.err()));
   if (!*j) return reply.send(json_error(404, "job " + name + " does not exist"));
   pb::Job job = **j;
-  const pb::LaunchBatch b = run_now_intent(name, c.opt.now_us());
+  const pb::LaunchBatch b = state::run_now_intent(name, c.opt.now_us());
   c.node.propose(
       state::encode_command(state::job_command::launch_batch, b), c.opt.write_timeout,
       when_committed(std::move(reply), c.kv,
@@ -235,7 +220,7 @@ void create_or_replace(context& c, const request& req, const std::string& path_n
         std::thread([&c, shared, name, saved = std::move(saved)] {
           c.node.propose(
               state::encode_command(state::job_command::launch_batch,
-                                    run_now_intent(name, c.opt.now_us())),
+                                    state::run_now_intent(name, c.opt.now_us())),
               c.opt.write_timeout,
               when_committed(std::move(*shared), c.kv, [saved](const auto& x) -> response {
                 const auto oo = state::decode_outcome(x.result);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "base/launch_id.h"
 #include "state/job_rules.h"
 #include "state/job_tables.h"
 #include "state/job_writes.h"
@@ -29,6 +30,18 @@ job_outcome ok_outcome(const pb::Job* j = nullptr) {
 }
 
 }  // namespace
+
+pb::LaunchBatch run_now_intent(const std::string& name, std::int64_t now_us) {
+  pb::LaunchBatch b;
+  b.set_now_us(now_us);
+  auto* in = b.add_intents();
+  in->set_job(name);
+  in->set_slot_us(now_us);
+  in->set_launch_id(base::make_launch_id(name, now_us, 1));
+  in->set_trigger("run_now");
+  in->set_scheduled(false);
+  return b;
+}
 
 std::string encode_command(job_command type, const google::protobuf::Message& body) {
   std::string out(1, static_cast<char>(type));

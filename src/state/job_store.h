@@ -59,6 +59,10 @@ job_outcome decode_outcome(std::string_view text);
 // Encodes a command: its type byte then the message.
 std::string encode_command(job_command type, const google::protobuf::Message& body);
 
+// A launch of `name` now (run-now, ?runoncreate): an intent with no target, which the
+// leader's scheduler places and dispatches once it is committed (SEMANTICS.md "Launches").
+pb::LaunchBatch run_now_intent(const std::string& name, std::int64_t now_us);
+
 struct job_query {
   std::string q;       // substring of name or displayname
   std::string status;  // success | failed | untriggered | ""

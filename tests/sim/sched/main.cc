@@ -56,19 +56,7 @@ int main(int argc, char** argv) {
     o.fault_us = static_cast<std::int64_t>(seconds) * 1'000'000;
     o.verbose = verbose;
     const auto r = sundial::sched_sim::run(o);
-    total.starts += r.stats.starts;
-    total.records += r.stats.records;
-    total.leader_changes += r.stats.leader_changes;
-    total.crashes += r.stats.crashes;
-    total.outages += r.stats.outages;
-    total.partitions += r.stats.partitions;
-    total.clock_jumps += r.stats.clock_jumps;
-    total.lost += r.stats.lost;
-    total.retries += r.stats.retries;
-    total.catchups += r.stats.catchups;
-    total.dependents += r.stats.dependents;
-    total.skipped += r.stats.skipped;
-    total.unknown_commits += r.stats.unknown_commits;
+    total += r.stats;
     if (r.ok) {
       ++passed;
       if (verbose)

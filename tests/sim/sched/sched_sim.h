@@ -49,6 +49,8 @@ struct sim_stats {
   std::uint64_t skipped = 0;          // slots counted skipped (forbid, misfire)
   std::uint64_t refused = 0;          // lifecycle steps the state refused
   std::uint64_t unknown_commits = 0;  // proposals whose proposer lost track but committed
+
+  sim_stats& operator+=(const sim_stats& o);  // sums every field (over seeds)
 };
 
 struct sim_result {

@@ -1,7 +1,6 @@
 // The jobs the simulation runs (one of each policy) and the faults it injects.
 #include <fmt/format.h>
 
-#include "base/launch_id.h"
 #include "sched_world.h"
 
 namespace sundial::sched_sim {
@@ -27,15 +26,8 @@ std::string set_job_command(state::pb::Job j, std::int64_t now_us) {
 }
 
 std::string run_now_command(const std::string& name, std::int64_t now_us) {
-  state::pb::LaunchBatch b;
-  b.set_now_us(now_us);
-  auto* in = b.add_intents();
-  in->set_job(name);
-  in->set_slot_us(now_us);
-  in->set_launch_id(base::make_launch_id(name, now_us, 1));
-  in->set_trigger("run_now");
-  in->set_scheduled(false);
-  return state::encode_command(state::job_command::launch_batch, b);
+  return state::encode_command(state::job_command::launch_batch,
+                               state::run_now_intent(name, now_us));
 }
 
 }  // namespace

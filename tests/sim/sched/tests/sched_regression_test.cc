@@ -29,17 +29,7 @@ TEST(sched_sim, the_workload_and_faults_actually_happen) {
   for (std::uint64_t seed = 1; seed <= 8; ++seed) {
     const auto r = run_seed(seed);
     ASSERT_TRUE(r.ok) << "seed " << seed << ": " << r.failure;
-    total.starts += r.stats.starts;
-    total.leader_changes += r.stats.leader_changes;
-    total.crashes += r.stats.crashes;
-    total.outages += r.stats.outages;
-    total.partitions += r.stats.partitions;
-    total.clock_jumps += r.stats.clock_jumps;
-    total.lost += r.stats.lost;
-    total.retries += r.stats.retries;
-    total.catchups += r.stats.catchups;
-    total.dependents += r.stats.dependents;
-    total.skipped += r.stats.skipped;
+    total += r.stats;
   }
   EXPECT_GT(total.starts, 2000u);
   EXPECT_GT(total.leader_changes, 30u);
